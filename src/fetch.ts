@@ -1,0 +1,129 @@
+/**
+ * `createClaudeFetch`: a `fetch` for `new Anthropic({ fetch })` that runs each call through the
+ * pipeline (policies around one instrumented attempt) and records the operation's metrics.
+ */
+import { type Attributes, context } from '@opentelemetry/api';
+import { type AttemptEnv, type AttemptPlan, type AttemptResult, sendAttempt } from './attempt.js';
+import type { ClaudeFetchOptions } from './options.js';
+import { compose, type Policy } from './pipeline.js';
+import { type ClaudeRequest, readRequest } from './request.js';
+import { regionFromHost } from './telemetry/headers.js';
+import { Telemetry } from './telemetry/instruments.js';
+import { A } from './telemetry/names.js';
+import { totalInput } from './usage.js';
+
+/** The fetch signature the SDK calls. */
+export type ClaudeFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+
+const DEFAULT_CONTENT_LENGTH = 16_384;
+
+function contentLimit(option: ClaudeFetchOptions['captureContent']): number | undefined {
+  if (option === undefined || option === false) return undefined;
+  if (option === true) return DEFAULT_CONTENT_LENGTH;
+  const max = option.maxLength ?? DEFAULT_CONTENT_LENGTH;
+  if (!Number.isInteger(max) || max < 1) {
+    throw new TypeError(`captureContent.maxLength must be a positive integer, got ${String(max)}`);
+  }
+  return max;
+}
+
+function recordOperation(
+  telemetry: Telemetry,
+  req: ClaudeRequest,
+  startedAt: number,
+  result: AttemptResult,
+): void {
+  const { plan } = result;
+  const instruments = telemetry.instruments;
+  const attributes: Attributes = {
+    [A.GEN_AI_PROVIDER_NAME]: 'anthropic',
+    [A.GEN_AI_OPERATION_NAME]: req.operation,
+    [A.SERVER_ADDRESS]: plan.url.hostname,
+    [A.ANTHROPIC_REGION]: plan.region,
+  };
+  if (plan.url.port) attributes[A.SERVER_PORT] = Number(plan.url.port);
+  if (plan.model !== undefined) attributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
+  if (result.facts.model !== undefined) attributes[A.GEN_AI_RESPONSE_MODEL] = result.facts.model;
+  const durationS = (result.startedAt - startedAt) / 1000 + result.durationS;
+  if (result.errorType !== undefined) {
+    instruments.operationDuration.record(durationS, { ...attributes, [A.ERROR_TYPE]: result.errorType });
+    return;
+  }
+  instruments.operationDuration.record(durationS, attributes);
+  if (result.timeToFirstChunkS !== undefined) {
+    instruments.timeToFirstChunk.record(
+      (result.startedAt - startedAt) / 1000 + result.timeToFirstChunkS,
+      attributes,
+    );
+  }
+  const usage = result.facts.usage;
+  if (usage !== undefined && result.outcome === 'ok') {
+    instruments.tokenUsage.record(totalInput(usage), { ...attributes, [A.GEN_AI_TOKEN_TYPE]: 'input' });
+    instruments.tokenUsage.record(usage.output, { ...attributes, [A.GEN_AI_TOKEN_TYPE]: 'output' });
+    if (usage.cacheRead > 0) {
+      instruments.cacheTokens.add(usage.cacheRead, { ...attributes, [A.GEN_AI_TOKEN_TYPE]: 'cache_read' });
+    }
+    if (usage.cacheWrite > 0) {
+      instruments.cacheTokens.add(usage.cacheWrite, { ...attributes, [A.GEN_AI_TOKEN_TYPE]: 'cache_write' });
+    }
+  }
+}
+
+/**
+ * Creates the instrumented fetch. Pass it to the SDK: `new Anthropic({ fetch: createClaudeFetch() })`.
+ *
+ * Each HTTP attempt becomes a CLIENT span (a child of the active span, so of the SDK's own call span
+ * when the SDK traces) and is counted in the metrics; see the README's telemetry reference. The
+ * returned function never adds a failure of its own: what telemetry throws is caught and counted,
+ * and the caller receives exactly what the wrapped fetch returned or threw.
+ *
+ * @throws TypeError when an option is invalid (at creation, never per request).
+ */
+export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
+  const telemetry = new Telemetry(options.tracerProvider, options.meterProvider);
+  const userFetch = options.fetch;
+  if (userFetch !== undefined && typeof userFetch !== 'function') {
+    throw new TypeError('options.fetch must be a function');
+  }
+  const baseFetch = (): typeof globalThis.fetch => userFetch ?? globalThis.fetch;
+  const env: AttemptEnv = {
+    telemetry,
+    baseFetch,
+    suppressInnerHttpSpans: options.suppressInnerHttpSpans ?? true,
+    captureContent: contentLimit(options.captureContent),
+    requestHook: options.requestHook,
+    responseHook: options.responseHook,
+  };
+  const policies: readonly Policy[] = [];
+  const fixedRegion = options.region;
+  const ignore = options.ignoreRequest;
+
+  return async function claudeFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+    let req: ClaudeRequest;
+    try {
+      req = readRequest(input, init);
+      if (ignore?.(req)) return baseFetch()(input, init);
+    } catch (error) {
+      telemetry.failed('read_request', error);
+      return baseFetch()(input, init);
+    }
+    const startedAt = performance.now();
+    const plan: AttemptPlan = {
+      url: req.url,
+      body: req.body,
+      resendCount: req.sdkRetryCount,
+      region: fixedRegion ?? regionFromHost(req.url.hostname),
+      model: req.model,
+    };
+    const parent = context.active();
+    const send = compose(req, policies, (p) => sendAttempt(env, req, p, parent));
+    const handle = await send(plan);
+    handle.done.then(
+      (result) =>
+        telemetry.safely('operation_metrics', () => recordOperation(telemetry, req, startedAt, result)),
+      () => undefined,
+    );
+    if (!handle.ok) throw handle.error;
+    return handle.response;
+  };
+}

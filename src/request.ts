@@ -1,0 +1,117 @@
+/**
+ * What the library reads from a request, once, before any attempt: method, URL, path, headers, the
+ * JSON body (model, stream, max_tokens) and the SDK's attempt number.
+ */
+
+/** The request as the pipeline sees it. Fields are read-only; attempts copy what they change. */
+export interface ClaudeRequest {
+  readonly url: URL;
+  readonly method: string;
+  /** URL path, e.g. `/v1/messages`. */
+  readonly path: string;
+  /** Request headers (a private copy; never mutated after reading). */
+  readonly headers: Headers;
+  /** The body as given to fetch (a string for the SDK's JSON requests). */
+  readonly body: RequestInit['body'];
+  /** The parsed JSON body when it is a JSON object given as a string, else `undefined`. */
+  readonly json: Record<string, unknown> | undefined;
+  readonly model: string | undefined;
+  readonly maxTokens: number | undefined;
+  readonly stream: boolean;
+  /** `gen_ai.operation.name` for this path. */
+  readonly operation: string;
+  /** The SDK's `X-Stainless-Retry-Count`, else 0. */
+  readonly sdkRetryCount: number;
+  readonly signal: AbortSignal | undefined;
+  /** The rest of `init` (duplex, redirect, …), passed through unchanged. */
+  readonly init: RequestInit;
+}
+
+/** Bodies larger than this are not parsed (their model and stream flag are then unknown). */
+const MAX_PARSED_BODY = 64 * 1024 * 1024;
+
+/** `gen_ai.operation.name` by path. */
+export function operationName(path: string): string {
+  if (path.endsWith('/messages')) return 'chat';
+  if (path.endsWith('/messages/count_tokens')) return 'count_tokens';
+  if (/\/models(\/[^/]+)?$/.test(path)) return 'list_models';
+  if (path.includes('/messages/batches')) return 'batches';
+  const last = path.split('/').filter(Boolean).pop();
+  return last ?? 'unknown';
+}
+
+function parseJsonObject(body: RequestInit['body']): Record<string, unknown> | undefined {
+  if (typeof body !== 'string' || body.length > MAX_PARSED_BODY) return undefined;
+  const first = body.charCodeAt(0);
+  if (first !== 123 /* { */ && first !== 32 && first !== 10 && first !== 13 && first !== 9) return undefined;
+  try {
+    const value: unknown = JSON.parse(body);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function toUrl(input: string | URL | Request): URL {
+  if (typeof input === 'string') return new URL(input);
+  if (input instanceof URL) return input;
+  return new URL(input.url);
+}
+
+/**
+ * Reads a `fetch(input, init)` call. Throws only when the URL cannot be parsed, in which case the
+ * caller hands the call to the underlying fetch untouched.
+ */
+export function readRequest(input: string | URL | Request, init: RequestInit | undefined): ClaudeRequest {
+  const url = toUrl(input);
+  const isRequest = typeof input === 'object' && !(input instanceof URL);
+  const method = (init?.method ?? (isRequest ? input.method : 'GET')).toUpperCase();
+  // As in fetch itself, `init.headers` replaces a Request's headers as a whole.
+  const headers = new Headers(init?.headers ?? (isRequest ? input.headers : undefined));
+  const body = init?.body;
+  const json = parseJsonObject(body);
+  const model = typeof json?.model === 'string' ? json.model : undefined;
+  const maxTokens = typeof json?.max_tokens === 'number' ? json.max_tokens : undefined;
+  const retryHeader = headers.get('x-stainless-retry-count');
+  const parsedRetry = retryHeader === null ? 0 : Number.parseInt(retryHeader, 10);
+  return {
+    url,
+    method,
+    path: url.pathname,
+    headers,
+    body,
+    json,
+    model,
+    maxTokens,
+    stream: json?.stream === true,
+    operation: operationName(url.pathname),
+    sdkRetryCount: Number.isFinite(parsedRetry) && parsedRetry >= 0 ? parsedRetry : 0,
+    signal: init?.signal ?? (isRequest ? input.signal : undefined),
+    init: init ?? {},
+  };
+}
+
+const SENSITIVE_QUERY =
+  /^(key|api[-_]?key|token|access[-_]?token|auth|authorization|sig|signature|x-amz-.*|code|password|secret)$/i;
+
+/** `url.full` without credentials: user info and credential-like query values become `REDACTED`. */
+export function redactUrl(url: URL): string {
+  if (!url.username && !url.password && !url.search) return url.href;
+  const copy = new URL(url.href);
+  if (copy.username) copy.username = 'REDACTED';
+  if (copy.password) copy.password = 'REDACTED';
+  if (copy.search) {
+    const params = new URLSearchParams(copy.search);
+    let changed = false;
+    for (const name of [...params.keys()]) {
+      if (SENSITIVE_QUERY.test(name)) {
+        params.set(name, 'REDACTED');
+        changed = true;
+      }
+    }
+    if (changed) copy.search = params.toString();
+  }
+  return copy.href;
+}

@@ -1,0 +1,115 @@
+/**
+ * The tracer, the metric instruments and the guard that keeps telemetry failures away from requests.
+ */
+import {
+  type Attributes,
+  type Counter,
+  diag,
+  type Gauge,
+  type Histogram,
+  type Meter,
+  type MeterProvider,
+  metrics,
+  type Tracer,
+  type TracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import { VERSION } from '../version.js';
+import { A, INSTRUMENTATION_SCOPE, METRICS, type MetricSpec } from './names.js';
+
+/** The instruments of {@link METRICS}. */
+export interface Instruments {
+  readonly operationDuration: Histogram;
+  readonly tokenUsage: Histogram;
+  readonly timeToFirstChunk: Histogram;
+  readonly cacheTokens: Counter;
+  readonly attempts: Counter;
+  readonly attemptDuration: Histogram;
+  readonly ratelimitRemaining: Gauge;
+  readonly instrumentationErrors: Counter;
+}
+
+function histogram(meter: Meter, spec: MetricSpec): Histogram {
+  return meter.createHistogram(spec.name, {
+    unit: spec.unit,
+    description: spec.brief,
+    advice: spec.buckets ? { explicitBucketBoundaries: [...spec.buckets] } : undefined,
+  });
+}
+
+function counter(meter: Meter, spec: MetricSpec): Counter {
+  return meter.createCounter(spec.name, { unit: spec.unit, description: spec.brief });
+}
+
+function createInstruments(meter: Meter): Instruments {
+  return {
+    operationDuration: histogram(meter, METRICS.OPERATION_DURATION),
+    tokenUsage: histogram(meter, METRICS.TOKEN_USAGE),
+    timeToFirstChunk: histogram(meter, METRICS.TIME_TO_FIRST_CHUNK),
+    cacheTokens: counter(meter, METRICS.CACHE_TOKENS),
+    attempts: counter(meter, METRICS.ATTEMPTS),
+    attemptDuration: histogram(meter, METRICS.ATTEMPT_DURATION),
+    ratelimitRemaining: meter.createGauge(METRICS.RATELIMIT_REMAINING.name, {
+      unit: METRICS.RATELIMIT_REMAINING.unit,
+      description: METRICS.RATELIMIT_REMAINING.brief,
+    }),
+    instrumentationErrors: counter(meter, METRICS.INSTRUMENTATION_ERRORS),
+  };
+}
+
+/** Telemetry plumbing shared by every attempt of one `createClaudeFetch` instance. */
+export class Telemetry {
+  readonly tracer: Tracer;
+  private cachedProvider: MeterProvider | undefined;
+  private cachedInstruments: Instruments | undefined;
+  private readonly warned = new Set<string>();
+
+  constructor(
+    tracerProvider: TracerProvider | undefined,
+    private readonly meterProvider: MeterProvider | undefined,
+  ) {
+    // The global tracer provider is a proxy: a tracer taken now follows an SDK registered later.
+    this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE, VERSION);
+  }
+
+  /**
+   * The instruments. The global meter provider is not a proxy, so it is looked up again on each
+   * call and the instruments are rebuilt when an application registers its SDK after creating the fetch.
+   */
+  get instruments(): Instruments {
+    const provider = this.meterProvider ?? metrics.getMeterProvider();
+    if (provider !== this.cachedProvider || this.cachedInstruments === undefined) {
+      this.cachedInstruments = createInstruments(provider.getMeter(INSTRUMENTATION_SCOPE, VERSION));
+      this.cachedProvider = provider;
+    }
+    return this.cachedInstruments;
+  }
+
+  /**
+   * Runs a telemetry step. What it throws is caught, counted on
+   * `anthropic.client.instrumentation.errors`, reported once per step through the OpenTelemetry
+   * diagnostic logger, and the request goes on.
+   */
+  safely<T>(step: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (error) {
+      this.failed(step, error);
+      return undefined;
+    }
+  }
+
+  /** Records a caught telemetry failure. */
+  failed(step: string, error: unknown): void {
+    try {
+      const attributes: Attributes = { [A.ANTHROPIC_INSTRUMENTATION_STEP]: step };
+      this.instruments.instrumentationErrors.add(1, attributes);
+      if (!this.warned.has(step)) {
+        this.warned.add(step);
+        diag.warn(`claude-otel-middleware: telemetry step "${step}" failed; the request went on`, error);
+      }
+    } catch {
+      // Nothing more can be done without risking the request.
+    }
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * The single declaration of every telemetry name this library emits: span names, span attributes,
+ * span events and metrics. Code refers to these constants only; the README's telemetry reference is
+ * generated from this file (`npm run docs:telemetry`) and a test keeps the two equal.
+ *
+ * Names follow the OpenTelemetry HTTP and GenAI semantic conventions where one exists; the
+ * library's own names live under `anthropic.*`.
+ */
+
+/** The instrumentation scope name used for the tracer and the meter. */
+export const INSTRUMENTATION_SCOPE = 'claude-otel-middleware';
+
+/** Value type of an attribute, as documented. */
+export type AttributeType = 'string' | 'int' | 'double' | 'boolean' | 'string[]';
+
+/** Where a name comes from. */
+export type Origin = 'semconv-http' | 'semconv-genai' | 'semconv-general' | 'library';
+
+/** One attribute's declaration. */
+export interface AttributeSpec {
+  readonly name: string;
+  readonly type: AttributeType;
+  readonly origin: Origin;
+  readonly brief: string;
+}
+
+function attr(name: string, type: AttributeType, origin: Origin, brief: string): AttributeSpec {
+  return { name, type, origin, brief };
+}
+
+/** Every attribute, on spans and/or metrics. */
+export const ATTRIBUTES = {
+  HTTP_REQUEST_METHOD: attr('http.request.method', 'string', 'semconv-http', 'HTTP method of the attempt.'),
+  HTTP_RESPONSE_STATUS_CODE: attr(
+    'http.response.status_code',
+    'int',
+    'semconv-http',
+    'HTTP status of the response, when one arrived.',
+  ),
+  HTTP_REQUEST_RESEND_COUNT: attr(
+    'http.request.resend_count',
+    'int',
+    'semconv-http',
+    "Ordinal of the resend: 0 for the first attempt (from the SDK's `X-Stainless-Retry-Count`).",
+  ),
+  URL_FULL: attr(
+    'url.full',
+    'string',
+    'semconv-http',
+    'Full URL of the attempt; user info and credential-like query values are replaced by `REDACTED`.',
+  ),
+  SERVER_ADDRESS: attr('server.address', 'string', 'semconv-http', 'Host the attempt was sent to.'),
+  SERVER_PORT: attr('server.port', 'int', 'semconv-http', 'Port the attempt was sent to.'),
+  ERROR_TYPE: attr(
+    'error.type',
+    'string',
+    'semconv-general',
+    "On failures: the API's error type (e.g. `overloaded_error`), else `connection_error`, `timeout`, `aborted`, `invalid_response`, `stream_truncated`, or the status code.",
+  ),
+  GEN_AI_PROVIDER_NAME: attr('gen_ai.provider.name', 'string', 'semconv-genai', 'Always `anthropic`.'),
+  GEN_AI_OPERATION_NAME: attr(
+    'gen_ai.operation.name',
+    'string',
+    'semconv-genai',
+    '`chat` for `/v1/messages`, `count_tokens`, `list_models`, `batches`, else the last path segment.',
+  ),
+  GEN_AI_REQUEST_MODEL: attr(
+    'gen_ai.request.model',
+    'string',
+    'semconv-genai',
+    'Model sent in the request body.',
+  ),
+  GEN_AI_REQUEST_MAX_TOKENS: attr(
+    'gen_ai.request.max_tokens',
+    'int',
+    'semconv-genai',
+    '`max_tokens` sent in the request body.',
+  ),
+  GEN_AI_REQUEST_STREAM: attr(
+    'gen_ai.request.stream',
+    'boolean',
+    'semconv-genai',
+    'Whether the request asked for a streamed (SSE) response.',
+  ),
+  GEN_AI_RESPONSE_MODEL: attr('gen_ai.response.model', 'string', 'semconv-genai', 'Model that answered.'),
+  GEN_AI_RESPONSE_ID: attr('gen_ai.response.id', 'string', 'semconv-genai', 'Message id (`msg_…`).'),
+  GEN_AI_RESPONSE_FINISH_REASONS: attr(
+    'gen_ai.response.finish_reasons',
+    'string[]',
+    'semconv-genai',
+    'Stop reason of the message, as a one-element array.',
+  ),
+  GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: attr(
+    'gen_ai.response.time_to_first_chunk',
+    'double',
+    'semconv-genai',
+    'Streams: seconds from the start of the attempt to the first `content_block_delta` event.',
+  ),
+  GEN_AI_USAGE_INPUT_TOKENS: attr(
+    'gen_ai.usage.input_tokens',
+    'int',
+    'semconv-genai',
+    'Input tokens including cache reads and cache writes (`input_tokens + cache_read_input_tokens + cache_creation_input_tokens`).',
+  ),
+  GEN_AI_USAGE_OUTPUT_TOKENS: attr('gen_ai.usage.output_tokens', 'int', 'semconv-genai', 'Output tokens.'),
+  GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: attr(
+    'gen_ai.usage.cache_read.input_tokens',
+    'int',
+    'semconv-genai',
+    'Input tokens read from the prompt cache.',
+  ),
+  GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: attr(
+    'gen_ai.usage.cache_write.input_tokens',
+    'int',
+    'semconv-genai',
+    'Input tokens written to the prompt cache.',
+  ),
+  GEN_AI_TOKEN_TYPE: attr(
+    'gen_ai.token.type',
+    'string',
+    'semconv-genai',
+    '`input` or `output` (on `gen_ai.client.token.usage`).',
+  ),
+  GEN_AI_INPUT_MESSAGES: attr(
+    'gen_ai.input.messages',
+    'string',
+    'semconv-genai',
+    'Opt-in (`captureContent`): the request `system` and `messages` as JSON, truncated to `maxContentBytes`.',
+  ),
+  GEN_AI_OUTPUT_MESSAGES: attr(
+    'gen_ai.output.messages',
+    'string',
+    'semconv-genai',
+    "Opt-in (`captureContent`): the response's content blocks as JSON, truncated to `maxContentBytes`.",
+  ),
+  ANTHROPIC_REQUEST_ID: attr(
+    'anthropic.request.id',
+    'string',
+    'library',
+    'The `request-id` response header.',
+  ),
+  ANTHROPIC_REGION: attr(
+    'anthropic.region',
+    'string',
+    'library',
+    "The route's region name; else derived from the host (Bedrock/Vertex region, `global`), else the host.",
+  ),
+  ANTHROPIC_RETRY_AFTER: attr(
+    'anthropic.retry_after',
+    'double',
+    'library',
+    'Seconds the server asked to wait, from `retry-after-ms` or `retry-after` (seconds or HTTP date).',
+  ),
+  ANTHROPIC_SHOULD_RETRY: attr(
+    'anthropic.should_retry',
+    'boolean',
+    'library',
+    'The `x-should-retry` response header, when present.',
+  ),
+  ANTHROPIC_STOP_REASON: attr(
+    'anthropic.message.stop_reason',
+    'string',
+    'library',
+    'Stop reason of the message.',
+  ),
+  ANTHROPIC_STREAM_EVENTS: attr(
+    'anthropic.stream.events',
+    'int',
+    'library',
+    'Streams: number of SSE events the consumer was handed (pings included).',
+  ),
+  ANTHROPIC_STREAM_OUTCOME: attr(
+    'anthropic.stream.outcome',
+    'string',
+    'library',
+    'Streams: `completed`, `cancelled` (consumer cancelled, broke out or aborted), `error` or `abandoned` (garbage-collected unread).',
+  ),
+  ANTHROPIC_RATELIMIT_RESOURCE: attr(
+    'anthropic.ratelimit.resource',
+    'string',
+    'library',
+    '`requests`, `tokens`, `input_tokens` or `output_tokens` (on `anthropic.client.ratelimit.remaining`).',
+  ),
+  ANTHROPIC_ANOMALY_KIND: attr(
+    'anthropic.anomaly.kind',
+    'string',
+    'library',
+    'On `anthropic.response.anomaly` events: `invalid_json`, `invalid_sse_json`, `missing_message_stop`.',
+  ),
+  ANTHROPIC_INSTRUMENTATION_STEP: attr(
+    'anthropic.instrumentation.step',
+    'string',
+    'library',
+    'On `anthropic.client.instrumentation.errors`: the telemetry step that threw.',
+  ),
+} as const satisfies Record<string, AttributeSpec>;
+
+/**
+ * The `anthropic-ratelimit-{resource}-{limit,remaining,reset}` headers recorded on attempt spans as
+ * `anthropic.ratelimit.{resource}.{limit,remaining,reset}`: limit and remaining as integers, reset
+ * as seconds from the response until the window resets (a double).
+ */
+export const RATELIMIT_RESOURCES = ['requests', 'tokens', 'input_tokens', 'output_tokens'] as const;
+export type RateLimitResource = (typeof RATELIMIT_RESOURCES)[number];
+export const RATELIMIT_FIELDS = ['limit', 'remaining', 'reset'] as const;
+/** Span attribute pattern for the rate-limit headers (documented once, built per resource). */
+export const RATELIMIT_ATTRIBUTE_PATTERN = 'anthropic.ratelimit.{resource}.{limit|remaining|reset}';
+
+/** Attribute names by key, for the hot path. */
+export const A: { readonly [K in keyof typeof ATTRIBUTES]: string } = Object.fromEntries(
+  Object.entries(ATTRIBUTES).map(([k, v]) => [k, v.name]),
+) as { readonly [K in keyof typeof ATTRIBUTES]: string };
+
+/** One span's declaration. */
+export interface SpanSpec {
+  readonly name: string;
+  readonly kind: 'CLIENT' | 'INTERNAL';
+  readonly brief: string;
+}
+
+export const SPANS = {
+  ATTEMPT: {
+    name: '{http.request.method} {url.path}',
+    kind: 'CLIENT',
+    brief:
+      "One HTTP attempt, e.g. `POST /v1/messages`; a child of the active span (the SDK's `anthropic.messages.create` call span when the SDK traces). Ends when the response body has been read, cancelled or failed.",
+  },
+} as const satisfies Record<string, SpanSpec>;
+
+/** One span event's declaration. */
+export interface EventSpec {
+  readonly name: string;
+  readonly brief: string;
+  readonly attributes: readonly string[];
+}
+
+export const EVENTS = {
+  STREAM_ERROR: {
+    name: 'anthropic.stream.error',
+    brief: 'The stream carried an SSE `event: error` after the 200 response.',
+    attributes: [ATTRIBUTES.ERROR_TYPE.name],
+  },
+  RESPONSE_ANOMALY: {
+    name: 'anthropic.response.anomaly',
+    brief: 'The response was malformed in a way the consumer may or may not notice (recorded, never thrown).',
+    attributes: [ATTRIBUTES.ANTHROPIC_ANOMALY_KIND.name],
+  },
+} as const satisfies Record<string, EventSpec>;
+
+/** One metric's declaration. */
+export interface MetricSpec {
+  readonly name: string;
+  readonly instrument: 'histogram' | 'counter' | 'gauge';
+  readonly unit: string;
+  readonly origin: Origin;
+  readonly brief: string;
+  readonly attributes: readonly string[];
+  /** Explicit bucket boundaries advised to the SDK (histograms only). */
+  readonly buckets?: readonly number[];
+}
+
+/** 0.01 s doubling to 81.92 s (GenAI semconv). */
+export const DURATION_BUCKETS = Array.from({ length: 14 }, (_, i) => Number((0.01 * 2 ** i).toFixed(2)));
+/** 1, 4, 16 … 67108864 (GenAI semconv). */
+export const TOKEN_BUCKETS = Array.from({ length: 14 }, (_, i) => 4 ** i);
+
+const OPERATION_ATTRIBUTES = [
+  ATTRIBUTES.GEN_AI_PROVIDER_NAME.name,
+  ATTRIBUTES.GEN_AI_OPERATION_NAME.name,
+  ATTRIBUTES.GEN_AI_REQUEST_MODEL.name,
+  ATTRIBUTES.GEN_AI_RESPONSE_MODEL.name,
+  ATTRIBUTES.SERVER_ADDRESS.name,
+  ATTRIBUTES.SERVER_PORT.name,
+  ATTRIBUTES.ANTHROPIC_REGION.name,
+] as const;
+
+const ATTEMPT_ATTRIBUTES = [
+  ATTRIBUTES.GEN_AI_OPERATION_NAME.name,
+  ATTRIBUTES.GEN_AI_REQUEST_MODEL.name,
+  ATTRIBUTES.ANTHROPIC_REGION.name,
+  ATTRIBUTES.HTTP_RESPONSE_STATUS_CODE.name,
+  ATTRIBUTES.ERROR_TYPE.name,
+] as const;
+
+export const METRICS = {
+  OPERATION_DURATION: {
+    name: 'gen_ai.client.operation.duration',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'semconv-genai',
+    brief: 'Duration of one operation (one call of the fetch, all its attempts, until the body was read).',
+    attributes: [...OPERATION_ATTRIBUTES, ATTRIBUTES.ERROR_TYPE.name],
+    buckets: DURATION_BUCKETS,
+  },
+  TOKEN_USAGE: {
+    name: 'gen_ai.client.token.usage',
+    instrument: 'histogram',
+    unit: '{token}',
+    origin: 'semconv-genai',
+    brief: 'Tokens per successful operation, by `gen_ai.token.type` (input includes cache reads and writes).',
+    attributes: [...OPERATION_ATTRIBUTES, ATTRIBUTES.GEN_AI_TOKEN_TYPE.name],
+    buckets: TOKEN_BUCKETS,
+  },
+  TIME_TO_FIRST_CHUNK: {
+    name: 'gen_ai.client.operation.time_to_first_chunk',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'semconv-genai',
+    brief: 'Streams: seconds from the start of the operation to the first `content_block_delta`.',
+    attributes: OPERATION_ATTRIBUTES,
+    buckets: DURATION_BUCKETS,
+  },
+  CACHE_TOKENS: {
+    name: 'anthropic.client.cache.tokens',
+    instrument: 'counter',
+    unit: '{token}',
+    origin: 'library',
+    brief:
+      'Prompt-cache tokens of successful operations, by `gen_ai.token.type` = `cache_read` or `cache_write`.',
+    attributes: [...OPERATION_ATTRIBUTES, ATTRIBUTES.GEN_AI_TOKEN_TYPE.name],
+  },
+  ATTEMPTS: {
+    name: 'anthropic.client.attempts',
+    instrument: 'counter',
+    unit: '{attempt}',
+    origin: 'library',
+    brief: 'Every HTTP attempt, counted when it ends; `error.type` is set on failed attempts.',
+    attributes: ATTEMPT_ATTRIBUTES,
+  },
+  ATTEMPT_DURATION: {
+    name: 'anthropic.client.attempt.duration',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'library',
+    brief: 'Duration of one HTTP attempt, from sending to the end of its body.',
+    attributes: ATTEMPT_ATTRIBUTES,
+    buckets: DURATION_BUCKETS,
+  },
+  RATELIMIT_REMAINING: {
+    name: 'anthropic.client.ratelimit.remaining',
+    instrument: 'gauge',
+    unit: '{unit}',
+    origin: 'library',
+    brief: 'Last `anthropic-ratelimit-*-remaining` value seen, by resource and region.',
+    attributes: [ATTRIBUTES.ANTHROPIC_RATELIMIT_RESOURCE.name, ATTRIBUTES.ANTHROPIC_REGION.name],
+  },
+  INSTRUMENTATION_ERRORS: {
+    name: 'anthropic.client.instrumentation.errors',
+    instrument: 'counter',
+    unit: '{error}',
+    origin: 'library',
+    brief:
+      'Exceptions thrown by telemetry code (hooks, exporters, this library) that were caught; the request went on.',
+    attributes: [ATTRIBUTES.ANTHROPIC_INSTRUMENTATION_STEP.name],
+  },
+} as const satisfies Record<string, MetricSpec>;

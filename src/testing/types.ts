@@ -1,0 +1,112 @@
+/**
+ * Types of the fake Claude API (`claude-otel-middleware/testing`).
+ *
+ * Terms: a *fault* is what the fake does to one request instead of (or on top of) answering it
+ * normally. A fault is chosen per request by, in order: `faultFor` (a function), the scripted
+ * sequence (`script`, consumed one entry per matching request), then the seeded random schedule
+ * (`random`). A request that gets no fault is answered normally.
+ */
+
+/** What the fake does to one request. All fields are optional and combine. */
+export interface Fault {
+  /**
+   * Answer with this HTTP status and an Anthropic error body
+   * `{"type":"error","error":{"type":…,"message":…},"request_id":…}`.
+   * The error type defaults from the status (429 → `rate_limit_error`, 529 → `overloaded_error`, …).
+   */
+  status?: number;
+  /** Error type in the body; default derived from `status`. */
+  errorType?: string;
+  /** Error message in the body; default a short text naming the type. */
+  message?: string;
+  /**
+   * Shape of the error body (with `status`) or of the success body (without it):
+   * `json` (default), `html` (an nginx-like HTML page, `text/html`), `empty` (no body),
+   * `truncated-json` (valid headers, the JSON cut in half, connection closed cleanly).
+   */
+  body?: 'json' | 'html' | 'empty' | 'truncated-json';
+  /** Extra response headers, e.g. `{ 'retry-after': '2' }`, `{ 'x-should-retry': 'false' }`. */
+  headers?: Record<string, string>;
+  /** Wait this long before sending the response headers (ms). */
+  delayHeadersMs?: number;
+  /** Streams only: wait this long after the headers before the first event (ms). */
+  delayFirstEventMs?: number;
+  /** Streams only: after `afterEvents` events, pause `ms` before the next one. */
+  stall?: { afterEvents: number; ms: number };
+  /**
+   * Streams only: destroy the connection after `afterEvents` complete events, either on an event
+   * boundary (default), in the middle of the next event, or inside a multi-byte UTF-8 character
+   * of the next event's text.
+   */
+  drop?: { afterEvents: number; at?: 'boundary' | 'mid-event' | 'mid-utf8' };
+  /** Streams only: after `afterEvents` events send `event: error` with this error type and end. */
+  sseError?: { afterEvents: number; errorType?: string; message?: string };
+}
+
+/** A request as the fake received it. */
+export interface RecordedRequest {
+  /** Zero-based order of arrival at this instance. */
+  index: number;
+  method: string;
+  /** Path without the query, e.g. `/v1/messages`. */
+  path: string;
+  /** Query string without `?` ('' when none). */
+  query: string;
+  /** Request headers, names lower-cased. */
+  headers: Record<string, string>;
+  /** The parsed JSON body, or `undefined` (no body / not JSON). */
+  body: unknown;
+  /** The fault applied, if any. */
+  fault: Fault | undefined;
+  /** The `request-id` the fake answered with. */
+  requestId: string;
+}
+
+/** Options of {@link startFakeClaude}. */
+export interface FakeClaudeOptions {
+  /** Interface to listen on. Default `127.0.0.1` (loopback only). */
+  host?: string;
+  /** Port. Default `0` (an ephemeral free port). */
+  port?: number;
+  /** A name for this instance (e.g. a region), echoed in the `x-fake-region` response header. */
+  name?: string;
+  /** Seed for the random schedule and generated content. Default `1`. */
+  seed?: number;
+  /** Per-request fault hook; return `undefined` for normal handling. Runs first. */
+  faultFor?: (request: RecordedRequest) => Fault | undefined;
+  /** Scripted faults, consumed in order by requests to `scriptPaths`; `null` means "no fault". */
+  script?: Array<Fault | null>;
+  /** Paths that consume `script` and `random` faults. Default `['/v1/messages']`. */
+  scriptPaths?: string[];
+  /** Random faults: each request gets one of `faults` (uniformly) with probability `rate`. */
+  random?: { rate: number; faults: Fault[] };
+  /** The assistant's text, or a function of the request. Default: a short generated sentence. */
+  text?: string | ((request: RecordedRequest) => string);
+  /**
+   * Streams: emit the text as `repeat` deltas of `text` each (generated lazily with backpressure,
+   * so a 200 MB stream costs no memory). Default: the text split into word-sized deltas.
+   */
+  repeat?: number;
+  /** Insert a `ping` event every this many events (default 5; 0 = only the one after message_start). */
+  pingEvery?: number;
+  /** Rate-limit headers on every response (`anthropic-ratelimit-*`). Default: generous limits. */
+  rateLimit?: { requests?: number; tokens?: number; inputTokens?: number; outputTokens?: number } | false;
+  /** When set, requests must carry this key (`x-api-key` or `Authorization: Bearer`) or get 401. */
+  apiKey?: string;
+}
+
+/** A running fake. */
+export interface FakeClaude {
+  /** Base URL, e.g. `http://127.0.0.1:41234` (pass as the SDK's `baseURL`). */
+  readonly url: string;
+  readonly port: number;
+  readonly name: string;
+  /** Every request received, in order. */
+  readonly requests: readonly RecordedRequest[];
+  /** Replace the scripted faults (and reset the script position). */
+  setScript(script: Array<Fault | null>): void;
+  /** Forget recorded requests and reset the script. */
+  reset(): void;
+  /** Stop listening and destroy open connections. */
+  close(): Promise<void>;
+}
