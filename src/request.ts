@@ -9,8 +9,8 @@ export interface ClaudeRequest {
   readonly method: string;
   /** URL path, e.g. `/v1/messages`. */
   readonly path: string;
-  /** Request headers (a private copy; never mutated after reading). */
-  readonly headers: Headers;
+  /** Request headers as given (never mutated: each attempt sends its own copy). */
+  readonly headers: HeadersInit | undefined;
   /** The body as given to fetch (a string for the SDK's JSON requests). */
   readonly body: RequestInit['body'];
   /** The parsed JSON body when it is a JSON object given as a string, else `undefined`. */
@@ -34,6 +34,9 @@ const MAX_PARSED_BODY = 64 * 1024 * 1024;
 export function operationName(path: string): string {
   if (path.endsWith('/messages')) return 'chat';
   if (path.endsWith('/messages/count_tokens')) return 'count_tokens';
+  // Vertex AI names the model and the action in the path: `…/models/{model}:streamRawPredict`.
+  const vertex = /\/models\/([^/]+):(?:stream)?rawPredict$/i.exec(path);
+  if (vertex) return vertex[1] === 'count-tokens' ? 'count_tokens' : 'chat';
   if (/\/models(\/[^/]+)?$/.test(path)) return 'list_models';
   if (path.includes('/messages/batches')) return 'batches';
   const last = path.split('/').filter(Boolean).pop();
@@ -54,6 +57,22 @@ function parseJsonObject(body: RequestInit['body']): Record<string, unknown> | u
   }
 }
 
+/** One header of a `HeadersInit`, without copying it (the name in lower case). */
+export function headerValue(headers: HeadersInit | undefined, name: string): string | null {
+  if (headers === undefined) return null;
+  if (headers instanceof Headers) return headers.get(name);
+  if (Array.isArray(headers)) {
+    for (const [key, value] of headers)
+      if (key !== undefined && key.toLowerCase() === name) return value ?? null;
+    return null;
+  }
+  const record = headers as Record<string, string | undefined>;
+  const direct = record[name];
+  if (direct !== undefined) return direct;
+  for (const key of Object.keys(record)) if (key.toLowerCase() === name) return record[key] ?? null;
+  return null;
+}
+
 function toUrl(input: string | URL | Request): URL {
   if (typeof input === 'string') return new URL(input);
   if (input instanceof URL) return input;
@@ -69,12 +88,12 @@ export function readRequest(input: string | URL | Request, init: RequestInit | u
   const isRequest = typeof input === 'object' && !(input instanceof URL);
   const method = (init?.method ?? (isRequest ? input.method : 'GET')).toUpperCase();
   // As in fetch itself, `init.headers` replaces a Request's headers as a whole.
-  const headers = new Headers(init?.headers ?? (isRequest ? input.headers : undefined));
+  const headers = init?.headers ?? (isRequest ? input.headers : undefined);
   const body = init?.body;
   const json = parseJsonObject(body);
   const model = typeof json?.model === 'string' ? json.model : undefined;
   const maxTokens = typeof json?.max_tokens === 'number' ? json.max_tokens : undefined;
-  const retryHeader = headers.get('x-stainless-retry-count');
+  const retryHeader = headerValue(headers, 'x-stainless-retry-count');
   const parsedRetry = retryHeader === null ? 0 : Number.parseInt(retryHeader, 10);
   return {
     url,

@@ -51,7 +51,13 @@ export function observeBody(
   signal: AbortSignal | undefined | null,
   observer: BodyObserver,
 ): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
+  // The source is locked only when the consumer first reads or cancels: touching `body` alone must
+  // leave the original usable (a consumer may look at `response.body` and then call `json()`).
+  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const source = (): ReadableStreamDefaultReader<Uint8Array> => {
+    reader ??= body.getReader();
+    return reader;
+  };
   const onAbort = (): void => {
     once.end({ kind: 'cancelled', reason: signal?.reason });
   };
@@ -72,7 +78,7 @@ export function observeBody(
       async pull(controller) {
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
-          result = await reader.read();
+          result = await source().read();
         } catch (error) {
           once.end(signal?.aborted ? { kind: 'cancelled', reason: signal.reason } : { kind: 'error', error });
           controller.error(error);
@@ -88,7 +94,7 @@ export function observeBody(
       },
       cancel(reason) {
         once.end({ kind: 'cancelled', reason });
-        return reader.cancel(reason).catch(() => undefined);
+        return (reader ?? body).cancel(reason).catch(() => undefined);
       },
     },
     { highWaterMark: 0 },

@@ -44,6 +44,9 @@ export class SseParser {
   /** Feed already decoded text (used by tests and by `push`). */
   pushText(decoded: string): void {
     let text = decoded;
+    // An empty piece (an empty chunk, or bytes of a character not yet complete) says nothing about
+    // a `\n` after a trailing `\r`: keep `endedWithCR` for the next piece.
+    if (text.length === 0) return;
     if (this.endedWithCR) {
       this.endedWithCR = false;
       if (text.charCodeAt(0) === 10) text = text.slice(1);
@@ -106,7 +109,9 @@ export class SseParser {
     if (start === end) {
       if (this.event === undefined && !this.hasData) return;
       const name = this.event ?? 'message';
-      const data = this.keep ? this.data.join('\n') : undefined;
+      // Without an `event:` line, `keep` was never decided: ask about the default name.
+      const keep = this.event === undefined ? this.wantData(name) : this.keep;
+      const data = keep ? this.data.join('\n') : undefined;
       this.resetEvent();
       this.eventCount++;
       this.listener(name, data);
@@ -115,8 +120,10 @@ export class SseParser {
     let s = start;
     // A BOM at the start of a line is ignored (as the SDK does).
     if (text.charCodeAt(s) === 0xfeff) s++;
-    const colon = text.indexOf(':', s);
-    const fieldEnd = colon === -1 || colon > end ? end : colon;
+    // Look for the colon within this line only: searching the rest of the text would make a chunk
+    // of many colon-less lines quadratic.
+    let fieldEnd = s;
+    while (fieldEnd < end && text.charCodeAt(fieldEnd) !== 58) fieldEnd++;
     if (fieldEnd === s) return; // comment line (or empty field name)
     let valueStart = fieldEnd === end ? end : fieldEnd + 1;
     if (valueStart < end && text.charCodeAt(valueStart) === 32) valueStart++;

@@ -7,12 +7,21 @@ import { RATELIMIT_RESOURCES, type RateLimitResource } from './names.js';
 /** Server waits longer than this (one day) are treated as absurd and ignored. */
 const MAX_RETRY_AFTER_S = 86_400;
 
+/**
+ * The shape of an HTTP date (IMF-fixdate, RFC 850 or asctime: a day name, then a time), checked
+ * before `Date.parse`, which also reads garbage such as `abc 12` as a date.
+ */
+const HTTP_DATE = /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? .*\b\d{2}:\d{2}:\d{2}\b/i;
+/** The shape of an RFC 3339 date-time (the rate-limit resets), checked before `Date.parse`. */
+const RFC_3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}/;
+
 function firstValue(raw: string | null): string | undefined {
   if (raw === null) return undefined;
+  if (raw.indexOf(',') === -1) return raw.trim();
   // Duplicate headers arrive joined by ", "; an HTTP date has a comma of its own, so only split
   // a value that is not a date.
   const trimmed = raw.trim();
-  if (/^[A-Za-z]{3},/.test(trimmed)) return trimmed;
+  if (/^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,/i.test(trimmed)) return trimmed;
   return trimmed.split(',')[0]?.trim();
 }
 
@@ -37,7 +46,7 @@ export function parseRetryAfter(headers: Headers, nowMs: number): number | undef
   const seconds = parseNonNegative(raw);
   if (seconds !== undefined) return seconds <= MAX_RETRY_AFTER_S ? seconds : undefined;
   const value = firstValue(raw);
-  if (value === undefined || !/[A-Za-z]/.test(value)) return undefined;
+  if (value === undefined || !HTTP_DATE.test(value)) return undefined;
   const date = Date.parse(value);
   if (!Number.isFinite(date)) return undefined;
   const delta = Math.max(0, (date - nowMs) / 1000);
@@ -61,19 +70,37 @@ export interface RateLimitState {
 }
 
 /** The rate-limit headers by resource; resources without any header are absent. */
+const HEADER_NAMES = RATELIMIT_RESOURCES.map((resource) => {
+  const prefix = `anthropic-ratelimit-${resource.replace('_', '-')}-`;
+  return { resource, limit: `${prefix}limit`, remaining: `${prefix}remaining`, reset: `${prefix}reset` };
+});
+
+/** Reset times parsed lately: consecutive responses usually repeat them. */
+const parsedTimes = new Map<string, number>();
+
+/** An RFC 3339 time in ms, or NaN. */
+function parseTime(raw: string): number {
+  const cached = parsedTimes.get(raw);
+  if (cached !== undefined) return cached;
+  const at = RFC_3339.test(raw) ? Date.parse(raw) : Number.NaN;
+  if (parsedTimes.size >= 64) parsedTimes.clear();
+  parsedTimes.set(raw, at);
+  return at;
+}
+
 export function parseRateLimits(
   headers: Headers,
   nowMs: number,
 ): Partial<Record<RateLimitResource, RateLimitState>> {
   const out: Partial<Record<RateLimitResource, RateLimitState>> = {};
-  for (const resource of RATELIMIT_RESOURCES) {
-    const prefix = `anthropic-ratelimit-${resource.replace('_', '-')}-`;
-    const limit = parseNonNegative(headers.get(`${prefix}limit`));
-    const remaining = parseNonNegative(headers.get(`${prefix}remaining`));
-    const resetRaw = firstValue(headers.get(`${prefix}reset`));
+  for (const names of HEADER_NAMES) {
+    const resource = names.resource;
+    const limit = parseNonNegative(headers.get(names.limit));
+    const remaining = parseNonNegative(headers.get(names.remaining));
+    const resetRaw = firstValue(headers.get(names.reset));
     let reset: number | undefined;
     if (resetRaw !== undefined) {
-      const at = Date.parse(resetRaw);
+      const at = parseTime(resetRaw);
       if (Number.isFinite(at)) reset = Math.max(0, (at - nowMs) / 1000);
     }
     if (limit !== undefined || remaining !== undefined || reset !== undefined) {

@@ -5,7 +5,6 @@ import {
   type Attributes,
   type Counter,
   diag,
-  type Gauge,
   type Histogram,
   type Meter,
   type MeterProvider,
@@ -25,7 +24,6 @@ export interface Instruments {
   readonly cacheTokens: Counter;
   readonly attempts: Counter;
   readonly attemptDuration: Histogram;
-  readonly ratelimitRemaining: Gauge;
   readonly instrumentationErrors: Counter;
 }
 
@@ -41,7 +39,18 @@ function counter(meter: Meter, spec: MetricSpec): Counter {
   return meter.createCounter(spec.name, { unit: spec.unit, description: spec.brief });
 }
 
-function createInstruments(meter: Meter): Instruments {
+/** Last rate-limit headroom seen, by resource and region: observed at collection time, not per request. */
+type Headroom = Map<string, { value: number; attributes: Attributes }>;
+
+function createInstruments(meter: Meter, headroom: Headroom): Instruments {
+  meter
+    .createObservableGauge(METRICS.RATELIMIT_REMAINING.name, {
+      unit: METRICS.RATELIMIT_REMAINING.unit,
+      description: METRICS.RATELIMIT_REMAINING.brief,
+    })
+    .addCallback((result) => {
+      for (const { value, attributes } of headroom.values()) result.observe(value, attributes);
+    });
   return {
     operationDuration: histogram(meter, METRICS.OPERATION_DURATION),
     tokenUsage: histogram(meter, METRICS.TOKEN_USAGE),
@@ -49,10 +58,6 @@ function createInstruments(meter: Meter): Instruments {
     cacheTokens: counter(meter, METRICS.CACHE_TOKENS),
     attempts: counter(meter, METRICS.ATTEMPTS),
     attemptDuration: histogram(meter, METRICS.ATTEMPT_DURATION),
-    ratelimitRemaining: meter.createGauge(METRICS.RATELIMIT_REMAINING.name, {
-      unit: METRICS.RATELIMIT_REMAINING.unit,
-      description: METRICS.RATELIMIT_REMAINING.brief,
-    }),
     instrumentationErrors: counter(meter, METRICS.INSTRUMENTATION_ERRORS),
   };
 }
@@ -63,6 +68,7 @@ export class Telemetry {
   private cachedProvider: MeterProvider | undefined;
   private cachedInstruments: Instruments | undefined;
   private readonly warned = new Set<string>();
+  private readonly headroom: Headroom = new Map();
 
   constructor(
     tracerProvider: TracerProvider | undefined,
@@ -79,10 +85,27 @@ export class Telemetry {
   get instruments(): Instruments {
     const provider = this.meterProvider ?? metrics.getMeterProvider();
     if (provider !== this.cachedProvider || this.cachedInstruments === undefined) {
-      this.cachedInstruments = createInstruments(provider.getMeter(INSTRUMENTATION_SCOPE, VERSION));
+      this.cachedInstruments = createInstruments(
+        provider.getMeter(INSTRUMENTATION_SCOPE, VERSION),
+        this.headroom,
+      );
       this.cachedProvider = provider;
     }
     return this.cachedInstruments;
+  }
+
+  /** Remembers the last `remaining` value of a rate-limit resource in a region, for the gauge. */
+  recordHeadroom(resource: string, region: string, value: number): void {
+    const key = `${resource}|${region}`;
+    const entry = this.headroom.get(key);
+    if (entry !== undefined) {
+      entry.value = value;
+    } else if (this.headroom.size < 1024) {
+      this.headroom.set(key, {
+        value,
+        attributes: { [A.ANTHROPIC_RATELIMIT_RESOURCE]: resource, [A.ANTHROPIC_REGION]: region },
+      });
+    }
   }
 
   /**

@@ -185,7 +185,7 @@ export const ATTRIBUTES = {
     'anthropic.anomaly.kind',
     'string',
     'library',
-    'On `anthropic.response.anomaly` events: `invalid_json`, `invalid_sse_json`, `missing_message_stop`.',
+    'On `anthropic.response.anomaly` events: `invalid_json`, `invalid_sse_json`, `missing_message_stop`, `truncated_event`.',
   ),
   ANTHROPIC_INSTRUMENTATION_STEP: attr(
     'anthropic.instrumentation.step',

@@ -105,7 +105,10 @@ export interface FakeClaude {
   readonly requests: readonly RecordedRequest[];
   /** Replace the scripted faults (and reset the script position). */
   setScript(script: Array<Fault | null>): void;
-  /** Forget recorded requests and reset the script. */
+  /**
+   * Forget recorded requests, clear the script, restart the random schedule and forget the prompt-cache
+   * and rate-limit state: what follows behaves as a fresh instance.
+   */
   reset(): void;
   /** Stop listening and destroy open connections. */
   close(): Promise<void>;

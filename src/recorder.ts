@@ -1,0 +1,171 @@
+/**
+ * The state of one attempt and the one place where its span ends: final attributes, status,
+ * `span.end()` and the attempt metrics, exactly once, however the attempt ended.
+ */
+import { type Attributes, type Span, SpanStatusCode } from '@opentelemetry/api';
+import type { AttemptInfo } from './options.js';
+import type { Telemetry } from './telemetry/instruments.js';
+import { A, EVENTS } from './telemetry/names.js';
+import { type MessageFacts, totalInput } from './usage.js';
+
+export interface AttemptPlan {
+  /** Where to send it (a region may rewrite the origin). */
+  readonly url: URL;
+  /** The body to send (a fallback may rewrite the model). */
+  readonly body: RequestInit['body'];
+  /** `http.request.resend_count`. */
+  readonly resendCount: number;
+  /** `anthropic.region`. */
+  readonly region: string;
+  /** The model sent, for `gen_ai.request.model`. */
+  readonly model: string | undefined;
+}
+
+/** How an attempt ended, known once its body has ended. */
+export interface AttemptResult {
+  /** The plan the attempt was sent with. */
+  readonly plan: AttemptPlan;
+  readonly statusCode: number | undefined;
+  /** Set when the attempt failed. */
+  readonly errorType: string | undefined;
+  readonly facts: MessageFacts;
+  /** performance.now() at the attempt's start. */
+  readonly startedAt: number;
+  readonly durationS: number;
+  /** Streams: seconds from the attempt's start to the first content delta. */
+  readonly timeToFirstChunkS: number | undefined;
+  readonly outcome: 'ok' | 'error' | 'cancelled';
+}
+
+/** A sent attempt: its response (or the error fetch threw), and when it is over. */
+export type AttemptHandle =
+  | { readonly ok: true; readonly response: Response; readonly done: Promise<AttemptResult> }
+  | { readonly ok: false; readonly error: unknown; readonly done: Promise<AttemptResult> };
+
+/** Everything an attempt needs from its `createClaudeFetch` instance. */
+export interface AttemptEnv {
+  readonly telemetry: Telemetry;
+  readonly baseFetch: () => typeof globalThis.fetch;
+  readonly suppressInnerHttpSpans: boolean;
+  readonly captureContent: number | undefined;
+  readonly requestHook: ((span: Span, info: AttemptInfo) => void) | undefined;
+  readonly responseHook: ((span: Span, response: Response, info: AttemptInfo) => void) | undefined;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}…`;
+}
+
+/** The stable `error.type` of an exception thrown by fetch or by a body read. */
+export function errorTypeOfException(error: unknown, signal: AbortSignal | undefined): string {
+  if (signal?.aborted) return 'aborted';
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (typeof current === 'object' && current !== null && !seen.has(current)) {
+    seen.add(current);
+    const { name, code } = current as { name?: unknown; code?: unknown };
+    if (name === 'AbortError') return 'aborted';
+    if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      return 'timeout';
+    }
+    if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return 'timeout';
+    current = (current as { cause?: unknown }).cause;
+  }
+  return 'connection_error';
+}
+
+export function toError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Mutable state of one attempt, ended exactly once. */
+export class AttemptRecorder {
+  readonly facts: MessageFacts = {};
+  statusCode: number | undefined;
+  errorType: string | undefined;
+  timeToFirstChunkS: number | undefined;
+  /** Captured output (content capture only), recorded as `gen_ai.output.messages`. */
+  output: string | undefined;
+  /** Called once after the span ended. */
+  onEnd: (() => void) | undefined;
+  private ended = false;
+  private resolve!: (result: AttemptResult) => void;
+  readonly done = new Promise<AttemptResult>((resolve) => {
+    this.resolve = resolve;
+  });
+
+  constructor(
+    readonly env: AttemptEnv,
+    readonly plan: AttemptPlan,
+    readonly span: Span,
+    readonly startedAt: number,
+    readonly metricAttributes: Attributes,
+  ) {}
+
+  /** Ends the attempt: final attributes, span status, span end, metrics. Idempotent. */
+  end(outcome: 'ok' | 'error' | 'cancelled', error?: unknown, extra?: Attributes): void {
+    if (this.ended) return;
+    this.ended = true;
+    const durationS = (performance.now() - this.startedAt) / 1000;
+    const { telemetry } = this.env;
+    const { span, facts } = this;
+    telemetry.safely('end_span', () => {
+      try {
+        const attributes: Attributes = { ...extra };
+        if (facts.id !== undefined) attributes[A.GEN_AI_RESPONSE_ID] = facts.id;
+        if (facts.model !== undefined) attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model;
+        if (facts.stopReason !== undefined) {
+          attributes[A.ANTHROPIC_STOP_REASON] = facts.stopReason;
+          attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = [facts.stopReason];
+        }
+        const usage = facts.usage;
+        if (usage !== undefined) {
+          attributes[A.GEN_AI_USAGE_INPUT_TOKENS] = totalInput(usage);
+          attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] = usage.output;
+          attributes[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] = usage.cacheRead;
+          attributes[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] = usage.cacheWrite;
+        }
+        if (this.timeToFirstChunkS !== undefined) {
+          attributes[A.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = this.timeToFirstChunkS;
+        }
+        if (this.errorType !== undefined) attributes[A.ERROR_TYPE] = this.errorType;
+        if (this.output !== undefined) attributes[A.GEN_AI_OUTPUT_MESSAGES] = this.output;
+        span.setAttributes(attributes);
+        if (error !== undefined) span.recordException(toError(error));
+        if (outcome === 'error') {
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: error !== undefined ? toError(error).message : this.errorType,
+          });
+        }
+      } finally {
+        span.end();
+      }
+    });
+    telemetry.safely('attempt_metrics', () => {
+      const attributes: Attributes = { ...this.metricAttributes };
+      if (this.statusCode !== undefined) attributes[A.HTTP_RESPONSE_STATUS_CODE] = this.statusCode;
+      if (this.errorType !== undefined) attributes[A.ERROR_TYPE] = this.errorType;
+      const instruments = telemetry.instruments;
+      instruments.attempts.add(1, attributes);
+      instruments.attemptDuration.record(durationS, attributes);
+    });
+    if (this.onEnd) telemetry.safely('on_end', this.onEnd);
+    this.resolve({
+      plan: this.plan,
+      statusCode: this.statusCode,
+      errorType: this.errorType,
+      facts: this.facts,
+      startedAt: this.startedAt,
+      durationS,
+      timeToFirstChunkS: this.timeToFirstChunkS,
+      outcome,
+    });
+  }
+
+  anomaly(kind: string): void {
+    this.env.telemetry.safely('anomaly', () =>
+      this.span.addEvent(EVENTS.RESPONSE_ANOMALY.name, { [A.ANTHROPIC_ANOMALY_KIND]: kind }),
+    );
+  }
+}

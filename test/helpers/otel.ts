@@ -1,0 +1,165 @@
+/**
+ * The real OpenTelemetry SDK, wired for assertions: an in-memory span exporter, a tracker of spans
+ * started but not ended, and a metric reader collected on demand. Registered globally, with the
+ * AsyncLocalStorage context manager, so the Anthropic SDK's native call spans use it too.
+ */
+import { context, DiagLogLevel, diag, metrics, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  type DataPoint,
+  type Histogram,
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import {
+  InMemorySpanExporter,
+  type ReadableSpan,
+  SimpleSpanProcessor,
+  type Span,
+  type SpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+
+class OnDemandReader extends MetricReader {
+  protected override async onShutdown(): Promise<void> {}
+  protected override async onForceFlush(): Promise<void> {}
+}
+
+/** Remembers spans that started and have not ended. */
+class OpenSpans implements SpanProcessor {
+  readonly open = new Map<string, string>();
+  onStart(span: Span): void {
+    this.open.set(span.spanContext().spanId, span.name);
+  }
+  onEnd(span: ReadableSpan): void {
+    this.open.delete(span.spanContext().spanId);
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+export interface OtelHarness {
+  readonly exporter: InMemorySpanExporter;
+  readonly openSpans: OpenSpans;
+  readonly reader: OnDemandReader;
+  readonly tracerProvider: TracerProvider;
+  readonly meterProvider: MeterProvider;
+  /** Finished spans. */
+  spans(): ReadableSpan[];
+  /** Collected metrics. */
+  collect(): Promise<ResourceMetrics>;
+  /** Data points of one metric by name ([] when absent). */
+  points(name: string): Promise<DataPoint<unknown>[]>;
+  /** Sum of a counter's points whose attributes include `match`. */
+  counterSum(name: string, match?: Record<string, unknown>): Promise<number>;
+  /** Sum of a histogram's `sum` and `count` over the points whose attributes include `match`. */
+  histogram(name: string, match?: Record<string, unknown>): Promise<{ sum: number; count: number }>;
+  reset(): void;
+  shutdown(): Promise<void>;
+}
+
+function matches(attributes: Record<string, unknown>, match: Record<string, unknown> | undefined): boolean {
+  if (!match) return true;
+  return Object.entries(match).every(([k, v]) => attributes[k] === v);
+}
+
+/** Installs the SDK globally; call `shutdown` in `afterAll`. */
+export function installOtel(): OtelHarness {
+  const exporter = new InMemorySpanExporter();
+  const openSpans = new OpenSpans();
+  const tracerProvider = new TracerProvider({
+    spanProcessors: [openSpans, new SimpleSpanProcessor({ exporter })],
+  });
+  let reader = new OnDemandReader();
+  let meterProvider = new MeterProvider({ readers: [reader] });
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(meterProvider);
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+
+  const harness: OtelHarness = {
+    exporter,
+    openSpans,
+    get reader() {
+      return reader;
+    },
+    tracerProvider,
+    get meterProvider() {
+      return meterProvider;
+    },
+    spans: () => exporter.getFinishedSpans(),
+    async collect() {
+      const { resourceMetrics, errors } = await reader.collect();
+      if (errors.length > 0) throw errors[0];
+      return resourceMetrics;
+    },
+    async points(name) {
+      const rm = await harness.collect();
+      for (const scope of rm.scopeMetrics) {
+        for (const metric of scope.metrics) {
+          if (metric.descriptor.name === name) return metric.dataPoints as DataPoint<unknown>[];
+        }
+      }
+      return [];
+    },
+    async counterSum(name, match) {
+      const points = await harness.points(name);
+      return points
+        .filter((p) => matches(p.attributes, match))
+        .reduce((acc, p) => acc + (p.value as number), 0);
+    },
+    async histogram(name, match) {
+      const points = await harness.points(name);
+      let sum = 0;
+      let count = 0;
+      for (const p of points) {
+        if (!matches(p.attributes, match)) continue;
+        const h = p.value as Histogram;
+        sum += h.sum ?? 0;
+        count += h.count;
+      }
+      return { sum, count };
+    },
+    reset() {
+      exporter.reset();
+      openSpans.open.clear();
+      // A fresh meter provider forgets every data point; the fetch notices the global change.
+      reader = new OnDemandReader();
+      meterProvider = new MeterProvider({ readers: [reader] });
+      metrics.disable();
+      metrics.setGlobalMeterProvider(meterProvider);
+    },
+    async shutdown() {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+      trace.disable();
+      metrics.disable();
+      propagation.disable();
+      context.disable();
+    },
+  };
+  return harness;
+}
+
+/** Diagnostic messages of the OpenTelemetry API (warnings about spans ended twice land here). */
+export function captureDiag(): { messages: string[]; stop(): void } {
+  const messages: string[] = [];
+  const push =
+    (level: string) =>
+    (message: string, ...args: unknown[]) => {
+      messages.push(`${level}: ${message} ${args.map(String).join(' ')}`);
+    };
+  diag.setLogger(
+    { error: push('error'), warn: push('warn'), info: () => {}, debug: () => {}, verbose: () => {} },
+    DiagLogLevel.WARN,
+  );
+  return { messages, stop: () => diag.disable() };
+}
+
+/** Lets pending callbacks and microtasks run. */
+export function settle(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

@@ -1,0 +1,143 @@
+/**
+ * A seeded, reproducible storm: hundreds of requests through the real SDK with faults and consumer
+ * behaviour drawn at random. Every started span must end, nothing may reject unhandled, and the
+ * attempt counter must equal the number of requests the server received.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createClaudeFetch } from '../../src/index.js';
+import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
+import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+
+const SEED = Number(process.env.RANDOM_TEST_SEED ?? 20261128);
+const REQUESTS = 300;
+const CONCURRENCY = 12;
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const fast = { 'retry-after-ms': '1' };
+const FAULTS: Fault[] = [
+  { status: 529, headers: fast },
+  { status: 429, headers: { ...fast, 'retry-after': '1' } },
+  { status: 500, headers: fast },
+  { status: 400 },
+  { status: 502, body: 'html', headers: fast },
+  { status: 503, body: 'empty', headers: fast },
+  { body: 'truncated-json' },
+  { delayHeadersMs: 3 },
+  { delayFirstEventMs: 3 },
+  { stall: { afterEvents: 2, ms: 3 } },
+  { drop: { afterEvents: 3, at: 'boundary' } },
+  { drop: { afterEvents: 2, at: 'mid-event' } },
+  { drop: { afterEvents: 4, at: 'mid-utf8' } },
+  { sseError: { afterEvents: 3, errorType: 'overloaded_error' } },
+  { status: 529, headers: { 'x-should-retry': 'false' } },
+];
+
+let otel: OtelHarness;
+let fake: FakeClaude;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+
+beforeAll(async () => {
+  otel = installOtel();
+  fake = await startFakeClaude({
+    seed: SEED,
+    random: { rate: 0.45, faults: FAULTS },
+    scriptPaths: ['/v1/messages', '/v1/messages/count_tokens', '/v1/models'],
+  });
+  process.on('unhandledRejection', onUnhandled);
+});
+
+afterAll(async () => {
+  process.off('unhandledRejection', onUnhandled);
+  await fake.close();
+  await otel.shutdown();
+});
+
+type Behaviour = (client: Anthropic, rand: () => number) => Promise<unknown>;
+
+const params = (rand: () => number) => ({
+  model: rand() < 0.5 ? 'claude-sonnet-4-6' : 'claude-haiku-4-5',
+  max_tokens: 128,
+  messages: [{ role: 'user' as const, content: `question ${Math.floor(rand() * 1000)}` }],
+});
+
+const BEHAVIOURS: Behaviour[] = [
+  (c, r) => c.messages.create(params(r)),
+  (c, r) => c.messages.stream(params(r)).finalMessage(),
+  async (c, r) => {
+    const stream = await c.messages.create({ ...params(r), stream: true });
+    const stopAt = 1 + Math.floor(r() * 6);
+    let n = 0;
+    for await (const _ of stream) if (++n >= stopAt) break;
+  },
+  async (c, r) => {
+    const stream = await c.messages.create({ ...params(r), stream: true });
+    const stopAt = 1 + Math.floor(r() * 6);
+    let n = 0;
+    for await (const _ of stream) if (++n >= stopAt) stream.controller.abort();
+  },
+  async (c, r) => {
+    const stream = c.messages.stream(params(r));
+    const stopAt = 1 + Math.floor(r() * 8);
+    let n = 0;
+    for await (const _ of stream) if (++n >= stopAt) stream.abort();
+  },
+  (c, r) => c.messages.countTokens({ model: 'claude-sonnet-4-6', messages: params(r).messages }),
+  (c) => c.models.list(),
+];
+
+describe('randomized requests with faults', () => {
+  it(`leaves no span open and counts every attempt (seed ${SEED})`, async () => {
+    const rand = mulberry32(SEED);
+    const clients = [0, 1, 2].map(
+      (maxRetries) =>
+        new Anthropic({ apiKey: 'test-key', baseURL: fake.url, maxRetries, fetch: createClaudeFetch() }),
+    );
+    const plan = Array.from({ length: REQUESTS }, () => ({
+      behaviour: BEHAVIOURS[Math.floor(rand() * BEHAVIOURS.length)] as Behaviour,
+      client: clients[Math.floor(rand() * clients.length)] as Anthropic,
+      seed: Math.floor(rand() * 2 ** 31),
+    }));
+    let next = 0;
+    const outcomes = { ok: 0, failed: 0 };
+    const worker = async (): Promise<void> => {
+      while (next < plan.length) {
+        const item = plan[next++];
+        if (!item) break;
+        try {
+          await item.behaviour(item.client, mulberry32(item.seed));
+          outcomes.ok++;
+        } catch {
+          outcomes.failed++;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    for (let i = 0; i < 5; i++) await settle();
+
+    expect(outcomes.ok + outcomes.failed).toBe(REQUESTS);
+    // The storm really was stormy, and really succeeded sometimes.
+    expect(outcomes.failed).toBeGreaterThan(REQUESTS * 0.1);
+    expect(outcomes.ok).toBeGreaterThan(REQUESTS * 0.3);
+    expect([...otel.openSpans.open.values()]).toEqual([]);
+    expect(unhandled).toEqual([]);
+    expect(await otel.counterSum('anthropic.client.attempts')).toBe(fake.requests.length);
+    const attemptSpans = otel.spans().filter((s) => s.instrumentationScope.name === 'claude-otel-middleware');
+    expect(attemptSpans).toHaveLength(fake.requests.length);
+    const failedSpans = attemptSpans.filter((s) => s.attributes['error.type'] !== undefined);
+    expect(failedSpans.length).toBeGreaterThan(0);
+  });
+});

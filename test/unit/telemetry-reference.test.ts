@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { renderTelemetryReference, withReference } from '../../scripts/telemetry-reference.js';
+import { ATTRIBUTES, METRICS } from '../../src/telemetry/names.js';
+import { VERSION } from '../../src/version.js';
+
+const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+
+describe('telemetry reference', () => {
+  it('in the README equals the one generated from src/telemetry/names.ts (run `npm run docs:telemetry`)', () => {
+    expect(withReference(readme)).toBe(readme);
+  });
+
+  it('names every attribute and metric exactly once in its table', () => {
+    const firstColumns = renderTelemetryReference()
+      .split('\n')
+      .map((line) => /^\| `([^`]+)` \|/.exec(line)?.[1])
+      .filter((name) => name !== undefined);
+    for (const { name } of [...Object.values(ATTRIBUTES), ...Object.values(METRICS)]) {
+      expect(
+        firstColumns.filter((n) => n === name),
+        name,
+      ).toHaveLength(1);
+    }
+  });
+
+  it('declares no name twice', () => {
+    const names = [...Object.values(ATTRIBUTES), ...Object.values(METRICS)].map((x) => x.name);
+    expect(new Set(names).size).toBe(names.length);
+  });
+});
+
+describe('version', () => {
+  it('equals package.json', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    expect(VERSION).toBe(pkg.version);
+  });
+});
