@@ -171,9 +171,11 @@ export async function sendAttempt(
   const isJson = type.includes('json');
   let handed: Response;
   if (response.status < 300 && type.includes('text/event-stream')) {
-    handed = rebuild(response, observeStream(rec, req, body));
-  } else if (response.status < 400 && tapResponse(rec, req, response, isJson)) {
-    handed = response;
+    const observed = observeStream(rec, req, body);
+    // Observed in place: the consumer gets the original response; else one around the wrapper.
+    handed = observed === body ? response : rebuild(response, observed);
+  } else if (response.status < 400) {
+    handed = tapResponse(rec, req, response, isJson);
   } else if (isBufferable(response)) {
     handed = await bufferResponse(rec, req, response, body, isJson);
   } else {

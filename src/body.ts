@@ -2,10 +2,11 @@
  * How an attempt learns what its response body said, and when the body is over, without changing
  * what the consumer receives.
  *
- * - Successful non-streamed responses are *tapped*: the response object handed to the consumer is
- *   the original one, whose body readers (`json()`, `text()`, `arrayBuffer()`, `bytes()`, `blob()`,
- *   `formData()` and `body`) are shadowed by own properties that call the originals and record the
- *   result. No copy, no second parse: the SDK's `response.json()` value is the one we read usage from.
+ * - Successful non-streamed responses are *tapped*: the consumer gets a proxy of the original
+ *   response whose body readers (`json()`, `text()`, `arrayBuffer()`, `bytes()`, `blob()`,
+ *   `formData()` and `body`) call the originals and record the result. No copy, no second parse: the
+ *   SDK's `response.json()` value is the one usage is read from, and the original is never modified
+ *   (own properties or a new prototype on undici's responses cost far more than a proxy).
  * - Error responses (status ≥ 400) are *buffered*: read whole (they are small: an error body or a
  *   proxy's page) so that the span carries the API's `error.type` even when the SDK cancels the body
  *   before retrying, then handed over as a new response with the same bytes.
@@ -36,16 +37,6 @@ export function rebuild(response: Response, body: ReadableStream<Uint8Array> | U
   });
   if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
   return copy;
-}
-
-function findGetter(target: object, name: string): ((this: unknown) => unknown) | undefined {
-  let proto: object | null = Object.getPrototypeOf(target);
-  while (proto !== null) {
-    const descriptor = Object.getOwnPropertyDescriptor(proto, name);
-    if (descriptor) return descriptor.get;
-    proto = Object.getPrototypeOf(proto);
-  }
-  return undefined;
 }
 
 /** Records what a successful non-streamed body said, from its parsed value. */
@@ -84,59 +75,15 @@ function failBody(rec: AttemptRecorder, req: ClaudeRequest, error: unknown): voi
   rec.end(rec.errorType === 'aborted' ? 'cancelled' : 'error', error);
 }
 
-/** The body readers of a response prototype (undici's, or another fetch's). */
-interface Readers {
-  json(this: Response): Promise<unknown>;
-  text(this: Response): Promise<string>;
-  arrayBuffer(this: Response): Promise<ArrayBuffer>;
-  bytes: ((this: Response) => Promise<Uint8Array<ArrayBuffer>>) | undefined;
-  blob(this: Response): Promise<Blob>;
-  formData(this: Response): Promise<FormData>;
-  body(this: Response): ReadableStream<Uint8Array> | null;
-}
-
-const readersByPrototype = new WeakMap<object, Readers | null>();
-
-function readersOf(response: Response): Readers | null {
-  const proto: object | null = Object.getPrototypeOf(response);
-  if (proto === null) return null;
-  let readers = readersByPrototype.get(proto);
-  if (readers === undefined) {
-    const body = findGetter(response, 'body');
-    const r = response as Response & { bytes?: () => Promise<Uint8Array<ArrayBuffer>> };
-    readers =
-      body === undefined || typeof r.json !== 'function'
-        ? null
-        : {
-            json: r.json,
-            text: r.text,
-            arrayBuffer: r.arrayBuffer,
-            bytes: r.bytes,
-            blob: r.blob,
-            formData: r.formData,
-            body: body as (this: Response) => ReadableStream<Uint8Array> | null,
-          };
-    readersByPrototype.set(proto, readers);
-  }
-  return readers;
-}
-
 /** What a tapped response records into. */
 interface Tap {
   readonly rec: AttemptRecorder;
   readonly req: ClaudeRequest;
   readonly isJson: boolean;
-  readonly readers: Readers;
   observed: ReadableStream<Uint8Array> | null | undefined;
 }
 
 const taps = new WeakMap<object, Tap>();
-
-function tapOf(self: unknown): Tap {
-  const tap = taps.get(self as object);
-  if (tap === undefined) throw new TypeError('Illegal invocation');
-  return tap;
-}
 
 function settle<T>(tap: Tap, promise: Promise<T>, record: (tap: Tap, value: T) => void): Promise<T> {
   const { rec, req } = tap;
@@ -160,77 +107,66 @@ const fromBytes = (tap: Tap, bytes: ArrayBuffer | Uint8Array): void => {
 };
 const nothing = (): void => {};
 
-/** The shadowing readers: shared functions that find their response's tap (no closure per response). */
-const tapped = {
-  json(this: Response): Promise<unknown> {
-    const tap = tapOf(this);
-    return settle(tap, tap.readers.json.call(this), fromValue);
-  },
-  text(this: Response): Promise<string> {
-    const tap = tapOf(this);
-    return settle(tap, tap.readers.text.call(this), fromText);
-  },
-  arrayBuffer(this: Response): Promise<ArrayBuffer> {
-    const tap = tapOf(this);
-    return settle(tap, tap.readers.arrayBuffer.call(this), fromBytes);
-  },
-  bytes(this: Response): Promise<Uint8Array<ArrayBuffer>> {
-    const tap = tapOf(this);
-    const bytes = tap.readers.bytes;
-    if (bytes === undefined) return Promise.reject(new TypeError('bytes() is not supported'));
-    return settle(tap, bytes.call(this), fromBytes);
-  },
-  blob(this: Response): Promise<Blob> {
-    const tap = tapOf(this);
-    return settle(tap, tap.readers.blob.call(this), nothing);
-  },
-  formData(this: Response): Promise<FormData> {
-    const tap = tapOf(this);
-    return settle(tap, tap.readers.formData.call(this), nothing);
-  },
-};
+type Reader = (this: Response) => Promise<unknown>;
+type Record_ = (tap: Tap, value: unknown) => void;
+/** The body readers, and what each records from its result. */
+const READERS = new Map<string, Record_>([
+  ['json', fromValue],
+  ['text', fromText as Record_],
+  ['arrayBuffer', fromBytes as Record_],
+  ['bytes', fromBytes as Record_],
+  ['blob', nothing],
+  ['formData', nothing],
+]);
 
-const tappedBody: PropertyDescriptor = {
-  configurable: true,
-  get(this: Response): ReadableStream<Uint8Array> | null {
-    const tap = tapOf(this);
-    if (tap.observed !== undefined) return tap.observed;
-    const body = tap.readers.body.call(this);
+function tappedBody(target: Response, tap: Tap): ReadableStream<Uint8Array> | null {
+  if (tap.observed === undefined) {
+    const body = target.body as ReadableStream<Uint8Array> | null;
     tap.observed = body === null ? null : observeJsonBody(tap.rec, tap.req, body, tap.isJson);
     if (body === null) tap.rec.end('ok');
-    return tap.observed;
+  }
+  return tap.observed;
+}
+
+/**
+ * The proxy handler of tapped responses: body readers record what they read, everything else is the
+ * original's (methods bound to it, so brand checks pass). The original response is never modified.
+ */
+const handler: ProxyHandler<Response> = {
+  get(target, prop) {
+    const tap = taps.get(target);
+    if (tap !== undefined && typeof prop === 'string') {
+      if (prop === 'body') return tappedBody(target, tap);
+      const record = READERS.get(prop);
+      if (record !== undefined) {
+        const read = Reflect.get(target, prop, target) as unknown;
+        if (typeof read === 'function') {
+          return () => settle(tap, (read as Reader).call(target), record);
+        }
+      }
+    }
+    const value = Reflect.get(target, prop, target) as unknown;
+    return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
   },
 };
 
 /**
- * Shadows the body readers of a successful non-streamed response with own properties that call the
- * originals and record the result. Returns false when the response cannot be tapped (a frozen or
- * unusual object), in which case the caller buffers it instead.
+ * Makes the body readers of a successful non-streamed response record what they read: the caller
+ * gets a proxy of the response whose `json()`, `text()`, `arrayBuffer()`, `bytes()`, `blob()`,
+ * `formData()` and `body` call the originals and record the result; status, headers and every other
+ * property are the original's.
  */
 export function tapResponse(
   rec: AttemptRecorder,
   req: ClaudeRequest,
   response: Response,
   isJson: boolean,
-): boolean {
-  const readers = readersOf(response);
-  if (readers === null || !Object.isExtensible(response)) return false;
-  try {
-    Object.defineProperty(response, 'body', tappedBody);
-    const target = response as Response & Record<keyof typeof tapped, unknown>;
-    target.json = tapped.json;
-    target.text = tapped.text;
-    target.arrayBuffer = tapped.arrayBuffer;
-    target.blob = tapped.blob;
-    target.formData = tapped.formData;
-    if (readers.bytes !== undefined) target.bytes = tapped.bytes;
-  } catch {
-    return false;
-  }
-  taps.set(response, { rec, req, isJson, readers, observed: undefined });
-  abandoned.register(response, rec, rec);
+): Response {
+  taps.set(response, { rec, req, isJson, observed: undefined });
+  const proxy = new Proxy(response, handler);
+  abandoned.register(proxy, rec, rec);
   rec.onEnd = () => abandoned.unregister(rec);
-  return true;
+  return proxy;
 }
 
 /** A successful body read through `body`: passed through, its JSON parsed at the end for usage. */

@@ -5,6 +5,7 @@
 
 /** The request as the pipeline sees it. Fields are read-only; attempts copy what they change. */
 export interface ClaudeRequest {
+  /** The request URL. Shared between requests to the same URL: never mutate it. */
   readonly url: URL;
   readonly method: string;
   /** URL path, e.g. `/v1/messages`. */
@@ -73,8 +74,19 @@ export function headerValue(headers: HeadersInit | undefined, name: string): str
   return null;
 }
 
+/** Parsed URLs of recent request strings: a client sends to a handful of URLs, and parsing costs. */
+const urlCache = new Map<string, URL>();
+
 function toUrl(input: string | URL | Request): URL {
-  if (typeof input === 'string') return new URL(input);
+  if (typeof input === 'string') {
+    let url = urlCache.get(input);
+    if (url === undefined) {
+      url = new URL(input);
+      if (urlCache.size >= 256) urlCache.clear();
+      urlCache.set(input, url);
+    }
+    return url;
+  }
   if (input instanceof URL) return input;
   return new URL(input.url);
 }

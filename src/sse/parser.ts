@@ -18,8 +18,57 @@ export type WantData = (event: string) => boolean;
 
 const keepAll: WantData = () => true;
 
+// Most frequent first.
+const KNOWN_EVENTS = [
+  'content_block_delta',
+  'ping',
+  'message_start',
+  'content_block_start',
+  'content_block_stop',
+  'message_delta',
+  'message_stop',
+  'ping',
+  'error',
+].map((name) => ({ name, bytes: new TextEncoder().encode(name) }));
+
+const lineDecoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: false });
+
+/** The text of `buf[s, e)`, with the Anthropic event names returned as constants (no allocation). */
+function nameOf(buf: Uint8Array, s: number, e: number): string {
+  const length = e - s;
+  for (const known of KNOWN_EVENTS) {
+    const bytes = known.bytes;
+    if (bytes.length !== length) continue;
+    let i = 0;
+    while (i < length && buf[s + i] === bytes[i]) i++;
+    if (i === length) return known.name;
+  }
+  return lineDecoder.decode(buf.subarray(s, e));
+}
+
+function concatBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  let size = 0;
+  for (const part of parts) size += part.byteLength;
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.byteLength;
+  }
+  return out;
+}
+
 export class SseParser {
   private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: false, fatal: false });
+  /**
+   * Byte mode: while no `\r` has been seen, lines are cut on raw bytes and only the lines whose
+   * content is needed (event names, kept data) are decoded. The first `\r` switches to text mode
+   * for the rest of the stream.
+   */
+  private textMode = false;
+  /** Byte mode: the chunks (or their tails) after the last complete line, joined when it ends. */
+  private pendingBytes: Uint8Array[] = [];
   /** Text after the last complete line. */
   private pending = '';
   /** The previous chunk ended in `\r`: a leading `\n` in the next one belongs to it. */
@@ -38,7 +87,69 @@ export class SseParser {
 
   /** Feed the next chunk of bytes. Never throws for malformed input; the listener's throws propagate. */
   push(chunk: Uint8Array): void {
-    this.pushText(this.decoder.decode(chunk, { stream: true }));
+    if (this.textMode) {
+      this.pushText(this.decoder.decode(chunk, { stream: true }));
+      return;
+    }
+    if (chunk.indexOf(13) !== -1) {
+      // Hand what is pending to the text parser, which handles `\r` and `\r\n` across chunks.
+      this.textMode = true;
+      this.pendingBytes.push(chunk);
+      const pending = concatBytes(this.pendingBytes);
+      this.pendingBytes = [];
+      this.pushText(this.decoder.decode(pending, { stream: true }));
+      return;
+    }
+    let start = 0;
+    let end = chunk.indexOf(10);
+    if (end === -1) {
+      if (chunk.byteLength > 0) this.pendingBytes.push(chunk);
+      return;
+    }
+    if (this.pendingBytes.length > 0) {
+      this.pendingBytes.push(chunk.subarray(0, end));
+      const line = concatBytes(this.pendingBytes);
+      this.pendingBytes = [];
+      this.byteLine(line, 0, line.byteLength);
+      start = end + 1;
+      end = chunk.indexOf(10, start);
+    }
+    while (end !== -1) {
+      this.byteLine(chunk, start, end);
+      start = end + 1;
+      end = chunk.indexOf(10, start);
+    }
+    if (start < chunk.byteLength) this.pendingBytes.push(chunk.subarray(start));
+  }
+
+  private byteLine(buf: Uint8Array, start: number, end: number): void {
+    let s = start;
+    // A BOM at the start of a line is ignored (the decoder drops one at the start of the stream).
+    if (end - s >= 3 && buf[s] === 0xef && buf[s + 1] === 0xbb && buf[s + 2] === 0xbf) s += 3;
+    if (s === end) {
+      this.dispatch();
+      return;
+    }
+    let fieldEnd = s;
+    while (fieldEnd < end && buf[fieldEnd] !== 58) fieldEnd++;
+    if (fieldEnd === s) return; // comment line (or empty field name)
+    let valueStart = fieldEnd === end ? end : fieldEnd + 1;
+    if (valueStart < end && buf[valueStart] === 32) valueStart++;
+    const len = fieldEnd - s;
+    if (
+      len === 5 &&
+      buf[s] === 101 &&
+      buf[s + 1] === 118 &&
+      buf[s + 2] === 101 &&
+      buf[s + 3] === 110 &&
+      buf[s + 4] === 116
+    ) {
+      this.event = nameOf(buf, valueStart, end);
+      this.keep = this.wantData(this.event);
+    } else if (len === 4 && buf[s] === 100 && buf[s + 1] === 97 && buf[s + 2] === 116 && buf[s + 3] === 97) {
+      this.hasData = true;
+      if (this.keep) this.data.push(lineDecoder.decode(buf.subarray(valueStart, end)));
+    }
   }
 
   /** Feed already decoded text (used by tests and by `push`). */
@@ -91,7 +202,9 @@ export class SseParser {
    * inside an event); per the SSE rules, such an event is not dispatched.
    */
   end(): boolean {
-    this.pushText(this.decoder.decode());
+    const pendingBytes = concatBytes(this.pendingBytes.length > 0 ? this.pendingBytes : [new Uint8Array(0)]);
+    this.pendingBytes = [];
+    this.pushText(this.decoder.decode(pendingBytes));
     const leftover = this.pending.length > 0 || this.event !== undefined || this.hasData;
     this.pending = '';
     this.resetEvent();
@@ -105,16 +218,24 @@ export class SseParser {
     this.keep = true;
   }
 
+  private dispatch(): void {
+    if (this.event === undefined && !this.hasData) return;
+    const name = this.event ?? 'message';
+    // Without an `event:` line, `keep` was never decided: ask about the default name.
+    const keep = this.event === undefined ? this.wantData(name) : this.keep;
+    const data = keep
+      ? this.data.length === 1
+        ? (this.data[0] as string)
+        : this.data.join('\n')
+      : undefined;
+    this.resetEvent();
+    this.eventCount++;
+    this.listener(name, data);
+  }
+
   private line(text: string, start: number, end: number): void {
     if (start === end) {
-      if (this.event === undefined && !this.hasData) return;
-      const name = this.event ?? 'message';
-      // Without an `event:` line, `keep` was never decided: ask about the default name.
-      const keep = this.event === undefined ? this.wantData(name) : this.keep;
-      const data = keep ? this.data.join('\n') : undefined;
-      this.resetEvent();
-      this.eventCount++;
-      this.listener(name, data);
+      this.dispatch();
       return;
     }
     let s = start;

@@ -40,7 +40,7 @@ function counter(meter: Meter, spec: MetricSpec): Counter {
 }
 
 /** Last rate-limit headroom seen, by resource and region: observed at collection time, not per request. */
-type Headroom = Map<string, { value: number; attributes: Attributes }>;
+type Headroom = Map<string, Map<string, { value: number; attributes: Attributes }>>;
 
 function createInstruments(meter: Meter, headroom: Headroom): Instruments {
   meter
@@ -49,7 +49,9 @@ function createInstruments(meter: Meter, headroom: Headroom): Instruments {
       description: METRICS.RATELIMIT_REMAINING.brief,
     })
     .addCallback((result) => {
-      for (const { value, attributes } of headroom.values()) result.observe(value, attributes);
+      for (const byResource of headroom.values()) {
+        for (const { value, attributes } of byResource.values()) result.observe(value, attributes);
+      }
     });
   return {
     operationDuration: histogram(meter, METRICS.OPERATION_DURATION),
@@ -96,12 +98,17 @@ export class Telemetry {
 
   /** Remembers the last `remaining` value of a rate-limit resource in a region, for the gauge. */
   recordHeadroom(resource: string, region: string, value: number): void {
-    const key = `${resource}|${region}`;
-    const entry = this.headroom.get(key);
+    let byResource = this.headroom.get(region);
+    if (byResource === undefined) {
+      if (this.headroom.size >= 256) return;
+      byResource = new Map();
+      this.headroom.set(region, byResource);
+    }
+    const entry = byResource.get(resource);
     if (entry !== undefined) {
       entry.value = value;
-    } else if (this.headroom.size < 1024) {
-      this.headroom.set(key, {
+    } else {
+      byResource.set(resource, {
         value,
         attributes: { [A.ANTHROPIC_RATELIMIT_RESOURCE]: resource, [A.ANTHROPIC_REGION]: region },
       });

@@ -184,7 +184,7 @@ describe('observeBody: cancel by the consumer', () => {
     expect(source.cancelled()).toBeDefined();
   });
 
-  it('cancels even when the source rejects its cancel', async () => {
+  it('ends with cancelled when the source rejects its cancel, which the consumer sees as without it', async () => {
     const obs = recorder();
     const source = new ReadableStream<Uint8Array>({
       cancel() {
@@ -192,7 +192,7 @@ describe('observeBody: cancel by the consumer', () => {
       },
     });
     const stream = observeBody(source, undefined, obs);
-    await expect(stream.cancel('why')).resolves.toBeUndefined();
+    await expect(stream.cancel('why')).rejects.toThrow('cannot cancel');
     expect(obs.ends).toEqual([{ kind: 'cancelled', reason: 'why' }]);
   });
 
@@ -299,5 +299,66 @@ describe('observeBody: source errors', () => {
     const obs = recorder();
     await expect(readAll(observeBody(source, undefined, obs))).rejects.toBe(failure);
     expect(obs.ends).toEqual([{ kind: 'error', error: failure }]);
+  });
+});
+
+describe.each([
+  ['in place', (s: ReadableStream<Uint8Array>) => s],
+  ['through a wrapper', (s: ReadableStream<Uint8Array>) => Object.preventExtensions(s)],
+])('observeBody %s', (mode, prepare) => {
+  it('observes a native stream in place, any other through a new stream', () => {
+    const source = prepare(countingSource([bytes(1)]).stream);
+    const observed = observeBody(source, undefined, recorder());
+    expect(observed === source).toBe(mode === 'in place');
+  });
+
+  it('ends with complete after piping to a writable', async () => {
+    const obs = recorder();
+    const written: Uint8Array[] = [];
+    const stream = observeBody(prepare(countingSource([bytes(1), bytes(2)]).stream), undefined, obs);
+    await stream.pipeTo(new WritableStream({ write: (chunk) => void written.push(chunk) }));
+    expect(written).toEqual([bytes(1), bytes(2)]);
+    expect(obs.chunks).toEqual([bytes(1), bytes(2)]);
+    expect(obs.ends).toEqual([{ kind: 'complete' }]);
+  });
+
+  it('observes each chunk once when the stream is teed', async () => {
+    const obs = recorder();
+    const stream = observeBody(prepare(countingSource([bytes(1), bytes(2)]).stream), undefined, obs);
+    const [a, b] = stream.tee();
+    const [ra, rb] = await Promise.all([readAll(a), readAll(b)]);
+    expect(ra).toEqual([bytes(1), bytes(2)]);
+    expect(rb).toEqual([bytes(1), bytes(2)]);
+    expect(obs.chunks).toEqual([bytes(1), bytes(2)]);
+    expect(obs.ends).toEqual([{ kind: 'complete' }]);
+  });
+
+  it('keeps the stream open when an iteration with preventCancel stops early', async () => {
+    const source = countingSource([bytes(1), bytes(2), bytes(3)]);
+    const obs = recorder();
+    const stream = observeBody(prepare(source.stream), undefined, obs);
+    const values = (
+      stream as unknown as { values(o: { preventCancel: boolean }): AsyncIterable<Uint8Array> }
+    ).values({
+      preventCancel: true,
+    });
+    for await (const chunk of values) {
+      expect(chunk).toEqual(bytes(1));
+      break;
+    }
+    expect(source.cancelled()).toBeUndefined();
+    expect(obs.ends).toEqual([]);
+    expect(await readAll(stream)).toEqual([bytes(2), bytes(3)]);
+    expect(obs.ends).toEqual([{ kind: 'complete' }]);
+  });
+
+  it('ends with cancelled and cancels the source when reader.cancel() is called', async () => {
+    const source = countingSource([bytes(1), bytes(2)]);
+    const obs = recorder();
+    const reader = observeBody(prepare(source.stream), undefined, obs).getReader();
+    await reader.read();
+    await reader.cancel('enough');
+    expect(obs.ends).toEqual([{ kind: 'cancelled', reason: 'enough' }]);
+    expect(source.cancelled()).toEqual({ reason: 'enough' });
   });
 });
