@@ -81,10 +81,16 @@ function recordOperation(
  */
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
   const telemetry = new Telemetry(options.tracerProvider, options.meterProvider);
-  const userFetch = options.fetch;
-  if (userFetch !== undefined && typeof userFetch !== 'function') {
-    throw new TypeError('options.fetch must be a function');
+  for (const name of ['fetch', 'requestHook', 'responseHook', 'ignoreRequest'] as const) {
+    const value = options[name];
+    if (value !== undefined && typeof value !== 'function') {
+      throw new TypeError(`options.${name} must be a function, got ${typeof value}`);
+    }
   }
+  if (options.region !== undefined && (typeof options.region !== 'string' || options.region === '')) {
+    throw new TypeError('options.region must be a non-empty string');
+  }
+  const userFetch = options.fetch;
   const baseFetch = (): typeof globalThis.fetch => userFetch ?? globalThis.fetch;
   const env: AttemptEnv = {
     telemetry,
