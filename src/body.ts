@@ -13,6 +13,7 @@
  * - Streams are observed chunk by chunk (`sse/recorder.ts`) behind a new response with the same
  *   status and headers.
  */
+import { concatBytes } from './bytes.js';
 import { type AttemptRecorder, errorTypeOfException, truncate } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
 import { type BodyEnd, observeBody } from './sse/observer.js';
@@ -25,7 +26,11 @@ const MAX_OBSERVED_JSON = 16 * 1024 * 1024;
 
 const decoder = new TextDecoder();
 
-/** Tapped responses that nobody read still end their span when collected. */
+/**
+ * Tapped responses that nobody read still end their span when collected. Once a read has started
+ * (a body reader was called, or `body` was taken), the read ends the span: the consumer may drop the
+ * response and keep only the read or the stream (`observeBody` ends a stream dropped unread).
+ */
 const abandoned = new FinalizationRegistry<AttemptRecorder>((rec) => rec.end('cancelled'));
 
 /** A response with the same status, headers and URL and another body. */
@@ -81,17 +86,35 @@ interface Tap {
   readonly req: ClaudeRequest;
   readonly isJson: boolean;
   observed: ReadableStream<Uint8Array> | null | undefined;
+  /** The body `observed` was made from. */
+  source: ReadableStream<Uint8Array> | null | undefined;
 }
 
 const taps = new WeakMap<object, Tap>();
 
-function settle<T>(tap: Tap, promise: Promise<T>, record: (tap: Tap, value: T) => void): Promise<T> {
+function settle<T>(
+  tap: Tap,
+  promise: Promise<T>,
+  record: (tap: Tap, value: T) => void | Promise<void>,
+): Promise<T> {
   const { rec, req } = tap;
+  const { telemetry } = rec.env;
+  const finish = (value: T): T => {
+    rec.end(rec.errorType !== undefined ? 'error' : 'ok');
+    return value;
+  };
   return promise.then(
     (value) => {
-      rec.env.telemetry.safely('read_body', () => record(tap, value));
-      rec.end(rec.errorType !== undefined ? 'error' : 'ok');
-      return value;
+      const recorded = telemetry.safely('read_body', () => record(tap, value));
+      if (!(recorded instanceof Promise)) return finish(value);
+      // A blob is read (in memory) before it is handed over, so that the span ends with its usage.
+      return recorded.then(
+        () => finish(value),
+        (error: unknown) => {
+          telemetry.failed('read_body', error);
+          return finish(value);
+        },
+      );
     },
     (error: unknown) => {
       failBody(rec, req, error);
@@ -105,25 +128,34 @@ const fromText = (tap: Tap, text: string): void => recordText(tap.rec, tap.req, 
 const fromBytes = (tap: Tap, bytes: ArrayBuffer | Uint8Array): void => {
   if (tap.isJson && tap.req.operation === 'chat') recordText(tap.rec, tap.req, decoder.decode(bytes), true);
 };
+const fromBlob = (tap: Tap, blob: Blob): Promise<void> | undefined =>
+  tap.isJson && tap.req.operation === 'chat'
+    ? blob.arrayBuffer().then((bytes) => fromBytes(tap, bytes))
+    : undefined;
 const nothing = (): void => {};
 
 type Reader = (this: Response) => Promise<unknown>;
-type Record_ = (tap: Tap, value: unknown) => void;
+type Record_ = (tap: Tap, value: unknown) => void | Promise<void>;
 /** The body readers, and what each records from its result. */
 const READERS = new Map<string, Record_>([
   ['json', fromValue],
   ['text', fromText as Record_],
   ['arrayBuffer', fromBytes as Record_],
   ['bytes', fromBytes as Record_],
-  ['blob', nothing],
+  ['blob', fromBlob as Record_],
   ['formData', nothing],
 ]);
 
 function tappedBody(target: Response, tap: Tap): ReadableStream<Uint8Array> | null {
+  const body = target.body as ReadableStream<Uint8Array> | null;
   if (tap.observed === undefined) {
-    const body = target.body as ReadableStream<Uint8Array> | null;
+    abandoned.unregister(tap.rec);
+    tap.source = body;
     tap.observed = body === null ? null : observeJsonBody(tap.rec, tap.req, body, tap.isJson);
     if (body === null) tap.rec.end('ok');
+  } else if (body !== tap.source) {
+    // `clone()` replaced the body by a branch of the observed one (its `tee()` goes through the observer).
+    return body;
   }
   return tap.observed;
 }
@@ -141,7 +173,13 @@ const handler: ProxyHandler<Response> = {
       if (record !== undefined) {
         const read = Reflect.get(target, prop, target) as unknown;
         if (typeof read === 'function') {
-          return () => settle(tap, (read as Reader).call(target), record);
+          return () => {
+            // An unusable body: the original rejects without reading, and the read under way (if
+            // any) ends the span.
+            if (target.bodyUsed || target.body?.locked === true) return (read as Reader).call(target);
+            abandoned.unregister(tap.rec);
+            return settle(tap, (read as Reader).call(target), record);
+          };
         }
       }
     }
@@ -162,7 +200,7 @@ export function tapResponse(
   response: Response,
   isJson: boolean,
 ): Response {
-  taps.set(response, { rec, req, isJson, observed: undefined });
+  taps.set(response, { rec, req, isJson, observed: undefined, source: undefined });
   const proxy = new Proxy(response, handler);
   abandoned.register(proxy, rec, rec);
   rec.onEnd = () => abandoned.unregister(rec);
@@ -192,7 +230,7 @@ function observeJsonBody(
       }
       if (end.kind === 'complete' && keep && size <= MAX_OBSERVED_JSON) {
         rec.env.telemetry.safely('read_body', () =>
-          recordText(rec, req, decoder.decode(concat(chunks, size)), true),
+          recordText(rec, req, decoder.decode(concatBytes(chunks)), true),
         );
       }
       rec.end(rec.errorType !== undefined ? 'error' : end.kind === 'complete' ? 'ok' : 'cancelled');
@@ -200,32 +238,19 @@ function observeJsonBody(
   });
 }
 
-function concat(chunks: Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 async function readAll(body: ReadableStream<Uint8Array>): Promise<{ bytes: Uint8Array; error?: unknown }> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
-  let size = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
       chunks.push(value);
-      size += value.byteLength;
     }
   } catch (error) {
-    return { bytes: concat(chunks, size), error };
+    return { bytes: concatBytes(chunks), error };
   }
-  return { bytes: concat(chunks, size) };
+  return { bytes: concatBytes(chunks) };
 }
 
 /** A body that yields `bytes` and then fails with `error`, as the original did. */

@@ -11,6 +11,7 @@
  * so (the observer needs the JSON of `message_start`, `message_delta` and `error`, not of every
  * `content_block_delta`). An event whose data is not kept is dispatched with `data` = `undefined`.
  */
+import { concatBytes } from '../bytes.js';
 export type SseListener = (event: string, data: string | undefined) => void;
 
 /** Decides whether the data of an event with this name is kept. */
@@ -44,19 +45,6 @@ function nameOf(buf: Uint8Array, s: number, e: number): string {
     if (i === length) return known.name;
   }
   return lineDecoder.decode(buf.subarray(s, e));
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  let size = 0;
-  for (const part of parts) size += part.byteLength;
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
 
 export class SseParser {

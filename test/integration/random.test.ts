@@ -7,22 +7,12 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
+import { mulberry32 } from '../../src/testing/rng.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
 
 const SEED = Number(process.env.RANDOM_TEST_SEED ?? 20261128);
 const REQUESTS = 300;
 const CONCURRENCY = 12;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const fast = { 'retry-after-ms': '1' };
 const FAULTS: Fault[] = [

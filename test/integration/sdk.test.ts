@@ -7,7 +7,7 @@ import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClaudeFetch } from '../../src/index.js';
-import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
+import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
 import { captureDiag, installOtel, type OtelHarness, settle } from '../helpers/otel.js';
 
 const API_KEY = 'sk-ant-api03-TEST-SECRET-d8f7a6b5c4d3e2f1';
@@ -48,6 +48,15 @@ function client(options: Partial<ConstructorParameters<typeof Anthropic>[0]> = {
 const attemptSpans = (): ReadableSpan[] =>
   otel.spans().filter((s) => s.instrumentationScope.name === 'claude-otel-middleware');
 const callSpans = (): ReadableSpan[] => otel.spans().filter((s) => s.name.startsWith('anthropic.'));
+
+/** Streams one message through a fault, with no SDK retry, and returns what it threw. */
+function failedStream(fault: Fault): Promise<unknown> {
+  fake.setScript([fault]);
+  return client({ maxRetries: 0 })
+    .messages.stream(params)
+    .finalMessage()
+    .catch((e: unknown) => e);
+}
 
 const params = {
   model: MODEL,
@@ -299,11 +308,7 @@ describe('streams', () => {
   });
 
   it('records a connection dropped in the middle of an event as an error', async () => {
-    fake.setScript([{ drop: { afterEvents: 3, at: 'mid-event' } }]);
-    const error = await client({ maxRetries: 0 })
-      .messages.stream(params)
-      .finalMessage()
-      .catch((e: unknown) => e);
+    const error = await failedStream({ drop: { afterEvents: 3, at: 'mid-event' } });
     expect(error).toBeInstanceOf(Error);
     await settle();
     const [span] = attemptSpans();
@@ -315,22 +320,14 @@ describe('streams', () => {
   });
 
   it('records a connection dropped inside a multi-byte character', async () => {
-    fake.setScript([{ drop: { afterEvents: 4, at: 'mid-utf8' } }]);
-    const error = await client({ maxRetries: 0 })
-      .messages.stream(params)
-      .finalMessage()
-      .catch((e: unknown) => e);
+    const error = await failedStream({ drop: { afterEvents: 4, at: 'mid-utf8' } });
     expect(error).toBeInstanceOf(Error);
     await settle();
     expect(attemptSpans()[0]?.attributes['error.type']).toBe('connection_error');
   });
 
   it('records event: error mid-stream with its error type', async () => {
-    fake.setScript([{ sseError: { afterEvents: 4, errorType: 'overloaded_error' } }]);
-    const error = await client({ maxRetries: 0 })
-      .messages.stream(params)
-      .finalMessage()
-      .catch((e: unknown) => e);
+    const error = await failedStream({ sseError: { afterEvents: 4, errorType: 'overloaded_error' } });
     expect(error).toBeInstanceOf(Anthropic.APIError);
     await settle();
     const [span] = attemptSpans();
