@@ -16,6 +16,8 @@ import {
 } from '@opentelemetry/api';
 import { bufferResponse, isBufferable, passThrough, rebuild, tapResponse } from './body.js';
 import type { AttemptInfo } from './options.js';
+import { ClaudeTimeoutError, type TimeoutKind } from './policies/errors.js';
+import type { Timer } from './policies/types.js';
 import {
   type AttemptEnv,
   type AttemptHandle,
@@ -74,7 +76,11 @@ function startAttempt(
     env.telemetry.safely('start_span', () =>
       env.telemetry.tracer.startSpan(
         `${req.method} ${plan.url.pathname}`,
-        { kind: SpanKind.CLIENT, attributes },
+        {
+          kind: SpanKind.CLIENT,
+          attributes,
+          links: plan.previous !== undefined ? [{ context: plan.previous }] : undefined,
+        },
         parent,
       ),
     ) ?? trace.wrapSpanContext(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT);
@@ -116,6 +122,34 @@ function recordResponseHeaders(rec: AttemptRecorder, response: Response): void {
   rec.span.setAttributes(attributes);
 }
 
+/** Arms the attempt's timeouts on an abort controller of its own. */
+function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal | undefined) {
+  const { connectMs, firstChunkMs, idleMs } = env.timeouts;
+  if (connectMs === undefined && firstChunkMs === undefined && idleMs === undefined) {
+    return { signal: outer, headersArrived() {}, chunk() {}, streaming() {} };
+  }
+  const controller = new AbortController();
+  const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
+  let timer: Timer | undefined;
+  const arm = (kind: TimeoutKind, ms: number | undefined): void => {
+    timer?.cancel();
+    timer =
+      ms === undefined
+        ? undefined
+        : env.clock.setTimer(() => controller.abort(new ClaudeTimeoutError(kind, ms)), ms);
+  };
+  arm('connect', connectMs);
+  rec.addCleanup(() => timer?.cancel());
+  return {
+    signal,
+    headersArrived: () => arm('connect', undefined),
+    /** A streamed body starts: the first chunk must come within `firstChunkMs`. */
+    streaming: () => arm('first_chunk', firstChunkMs),
+    /** A chunk arrived: the next must come within `idleMs`. */
+    chunk: () => arm('idle', idleMs),
+  };
+}
+
 /**
  * Sends one attempt. Never throws: a failure of fetch comes back as `{ ok: false, error }`, with
  * the span already ended. On success the span ends when the body does (`done`).
@@ -130,8 +164,9 @@ export async function sendAttempt(
   const { telemetry, span } = { telemetry: env.telemetry, span: rec.span };
   const info: AttemptInfo = { request: req, resendCount: plan.resendCount, region: plan.region };
   const spanContext = trace.setSpan(parent, span);
+  const attemptSpan = trace.isSpanContextValid(span.spanContext()) ? span.spanContext() : undefined;
   let headers = req.headers;
-  if (trace.isSpanContextValid(span.spanContext())) {
+  if (attemptSpan !== undefined) {
     // The attempt span's context replaces the call span's `traceparent` the SDK put there.
     const target = new Headers(req.headers);
     telemetry.safely('inject', () => propagation.inject(spanContext, target, headerSetter));
@@ -141,8 +176,9 @@ export async function sendAttempt(
     const hook = env.requestHook;
     telemetry.safely('request_hook', () => hook(span, info));
   }
+  const timeouts = armTimeouts(env, rec, plan.signal ?? req.signal);
   const init: RequestInit = { ...req.init, method: req.method, headers, body: plan.body };
-  if (req.signal) init.signal = req.signal;
+  if (timeouts.signal) init.signal = timeouts.signal;
   const fetchContext = env.suppressInnerHttpSpans
     ? spanContext.setValue(SUPPRESS_TRACING_KEY, true)
     : spanContext;
@@ -151,10 +187,11 @@ export async function sendAttempt(
     const fetchImpl = env.baseFetch();
     response = await context.with(fetchContext, () => fetchImpl(plan.url.href, init));
   } catch (error) {
-    rec.errorType = errorTypeOfException(error, req.signal);
+    rec.errorType = errorTypeOfException(error, timeouts.signal);
     rec.end(rec.errorType === 'aborted' ? 'cancelled' : 'error', error);
-    return { ok: false, error, done: rec.done };
+    return { ok: false, error, done: rec.done, errorType: rec.errorType, spanContext: attemptSpan };
   }
+  timeouts.headersArrived();
   rec.statusCode = response.status;
   telemetry.safely('response_headers', () => recordResponseHeaders(rec, response));
   if (env.responseHook) {
@@ -162,25 +199,28 @@ export async function sendAttempt(
     telemetry.safely('response_hook', () => hook(span, response, info));
   }
   const body = response.body;
+  const handle = (handed: Response): AttemptHandle => ({
+    ok: true,
+    response: handed,
+    done: rec.done,
+    errorType: rec.errorType,
+    spanContext: attemptSpan,
+  });
   if (body === null) {
     if (response.status >= 400) rec.errorType = String(response.status);
     rec.end(rec.errorType !== undefined ? 'error' : 'ok');
-    return { ok: true, response, done: rec.done };
+    return handle(response);
   }
   const type = response.headers.get('content-type') ?? '';
   const isJson = type.includes('json');
-  let handed: Response;
   if (response.status < 300 && type.includes('text/event-stream')) {
-    const observed = observeStream(rec, req, body);
+    timeouts.streaming();
+    const observed = observeStream(rec, req, body, timeouts.chunk);
     // Observed in place: the consumer gets the original response; else one around the wrapper.
-    handed = observed === body ? response : rebuild(response, observed);
-  } else if (response.status < 400) {
-    handed = tapResponse(rec, req, response, isJson);
-  } else if (isBufferable(response)) {
-    handed = await bufferResponse(rec, req, response, body, isJson);
-  } else {
-    if (response.status >= 400) rec.errorType = String(response.status);
-    handed = passThrough(rec, req, response, body);
+    return handle(observed === body ? response : rebuild(response, observed));
   }
-  return { ok: true, response: handed, done: rec.done };
+  if (response.status < 400) return handle(tapResponse(rec, req, response, isJson));
+  if (isBufferable(response)) return handle(await bufferResponse(rec, req, response, body, isJson));
+  rec.errorType = String(response.status);
+  return handle(passThrough(rec, req, response, body));
 }

@@ -203,7 +203,7 @@ export function tapResponse(
   taps.set(response, { rec, req, isJson, observed: undefined, source: undefined });
   const proxy = new Proxy(response, handler);
   abandoned.register(proxy, rec, rec);
-  rec.onEnd = () => abandoned.unregister(rec);
+  rec.addCleanup(() => abandoned.unregister(rec));
   return proxy;
 }
 

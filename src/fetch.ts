@@ -2,10 +2,21 @@
  * `createClaudeFetch`: a `fetch` for `new Anthropic({ fetch })` that runs each call through the
  * pipeline (policies around one instrumented attempt) and records the operation's metrics.
  */
-import { type Attributes, context } from '@opentelemetry/api';
-import { type AttemptEnv, type AttemptPlan, type AttemptResult, sendAttempt } from './attempt.js';
+import { type Attributes, context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  type AttemptEnv,
+  type AttemptHandle,
+  type AttemptPlan,
+  type AttemptResult,
+  sendAttempt,
+} from './attempt.js';
 import type { ClaudeFetchOptions } from './options.js';
-import { compose, type Policy } from './pipeline.js';
+import { compose, type Operation, type Policy } from './pipeline.js';
+import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
+import { TokenBucketRetryBudget } from './policies/budget.js';
+import { systemClock } from './policies/clock.js';
+import { ClaudeTimeoutError } from './policies/errors.js';
+import { retryPolicy } from './policies/retry.js';
 import { type ClaudeRequest, readRequest } from './request.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
@@ -79,6 +90,14 @@ function recordOperation(
  *
  * @throws TypeError when an option is invalid (at creation, never per request).
  */
+function nonNegative(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return value;
+}
+
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
   const telemetry = new Telemetry(options.tracerProvider, options.meterProvider);
   for (const name of ['fetch', 'requestHook', 'responseHook', 'ignoreRequest'] as const) {
@@ -90,6 +109,10 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   if (options.region !== undefined && (typeof options.region !== 'string' || options.region === '')) {
     throw new TypeError('options.region must be a non-empty string');
   }
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? Math.random;
+  const timeouts = options.timeouts ?? {};
+  const totalMs = nonNegative('timeouts.totalMs', timeouts.totalMs);
   const userFetch = options.fetch;
   const baseFetch = (): typeof globalThis.fetch => userFetch ?? globalThis.fetch;
   const env: AttemptEnv = {
@@ -99,8 +122,23 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     captureContent: contentLimit(options.captureContent),
     requestHook: options.requestHook,
     responseHook: options.responseHook,
+    timeouts: {
+      connectMs: nonNegative('timeouts.connectMs', timeouts.connectMs),
+      firstChunkMs: nonNegative('timeouts.firstChunkMs', timeouts.firstChunkMs),
+      idleMs: nonNegative('timeouts.idleMs', timeouts.idleMs),
+    },
+    clock,
   };
-  const policies: readonly Policy[] = [];
+  // Policies, outermost first: retries around the breaker around each attempt.
+  const policies: Policy[] = [];
+  const retry = options.retry === true ? {} : options.retry || undefined;
+  if (retry !== undefined) {
+    const budget = retry.budget === false ? undefined : new TokenBucketRetryBudget(retry.budget);
+    policies.push(retryPolicy(retry, budget));
+  }
+  const breaker = options.breaker === true ? {} : options.breaker || undefined;
+  if (breaker !== undefined) policies.push(breakerPolicy(breaker, createBreakers(breaker, clock, telemetry)));
+  const withOperationSpan = policies.length > 0 || totalMs !== undefined;
   const fixedRegion = options.region;
   const ignore = options.ignoreRequest;
 
@@ -121,13 +159,85 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       region: fixedRegion ?? regionFromHost(req.url.hostname),
       model: req.model,
     };
-    const parent = context.active();
-    const send = compose(req, policies, (p) => sendAttempt(env, req, p, parent));
-    const handle = await send(plan);
+    let parent = context.active();
+    if (!withOperationSpan) {
+      // Instrumentation only: the attempt is the operation.
+      const handle = await sendAttempt(env, req, plan, parent);
+      handle.done.then(
+        (result) =>
+          telemetry.safely('operation_metrics', () => recordOperation(telemetry, req, startedAt, result)),
+        () => undefined,
+      );
+      if (!handle.ok) throw handle.error;
+      return handle.response;
+    }
+    // The operation: its span, its deadline, its policies.
+    const span = telemetry.safely('start_span', () =>
+      telemetry.tracer.startSpan(
+        `${req.operation}${req.model !== undefined ? ` ${req.model}` : ''}`,
+        {
+          kind: SpanKind.INTERNAL,
+          attributes: {
+            [A.GEN_AI_PROVIDER_NAME]: 'anthropic',
+            [A.GEN_AI_OPERATION_NAME]: req.operation,
+            ...(req.model !== undefined ? { [A.GEN_AI_REQUEST_MODEL]: req.model } : {}),
+          },
+        },
+        parent,
+      ),
+    );
+    if (span !== undefined) parent = trace.setSpan(parent, span);
+    const deadline = new AbortController();
+    const deadlineTimer =
+      totalMs === undefined
+        ? undefined
+        : clock.setTimer(() => deadline.abort(new ClaudeTimeoutError('total', totalMs)), totalMs);
+    const signal = req.signal ? AbortSignal.any([req.signal, deadline.signal]) : deadline.signal;
+    const op: Operation = {
+      request: req,
+      span,
+      telemetry,
+      clock,
+      random,
+      signal,
+      deadlineAt: totalMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + totalMs,
+      retrying: retry !== undefined,
+      attempts: 0,
+    };
+    const send = compose(op, policies, (p) => {
+      op.attempts++;
+      return sendAttempt(env, req, { ...p, signal }, parent);
+    });
+    const finish = (result: AttemptResult | undefined, error?: unknown): void => {
+      deadlineTimer?.cancel();
+      if (result !== undefined) {
+        telemetry.safely('operation_metrics', () => recordOperation(telemetry, req, startedAt, result));
+      }
+      if (span === undefined) return;
+      telemetry.safely('end_span', () => {
+        try {
+          span.setAttribute(A.ANTHROPIC_OPERATION_ATTEMPTS, op.attempts);
+          const errorType = result?.errorType ?? (error !== undefined ? 'aborted' : undefined);
+          if (errorType !== undefined) span.setAttribute(A.ERROR_TYPE, errorType);
+          if (result?.outcome === 'error') span.setStatus({ code: SpanStatusCode.ERROR, message: errorType });
+          if (result?.facts.model !== undefined)
+            span.setAttribute(A.GEN_AI_RESPONSE_MODEL, result.facts.model);
+        } finally {
+          span.end();
+        }
+      });
+    };
+    let handle: AttemptHandle;
+    try {
+      handle = await send(plan);
+    } catch (error) {
+      // A caller's abort while a policy waited.
+      finish(undefined, error);
+      throw error;
+    }
     handle.done.then(
-      (result) =>
-        telemetry.safely('operation_metrics', () => recordOperation(telemetry, req, startedAt, result)),
-      () => undefined,
+      (result) => finish(result),
+      () => finish(undefined),
     );
     if (!handle.ok) throw handle.error;
     return handle.response;

@@ -3,7 +3,34 @@
  * metrics through the global OpenTelemetry providers and record no content.
  */
 import type { MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import type { BreakerPolicyOptions } from './policies/breaker-policy.js';
+import type { RetryBudgetOptions } from './policies/budget.js';
+import type { RetryOptions } from './policies/retry.js';
+import type { Clock, Random } from './policies/types.js';
 import type { ClaudeRequest } from './request.js';
+
+/** Retry settings: {@link RetryOptions} plus the client-wide budget. */
+export interface RetryPolicyOptions extends RetryOptions {
+  /**
+   * The client-wide retry budget (a token bucket in the manner of gRPC retry throttling): each
+   * retryable failure costs a token, each success refunds `tokenRatio`, and retries are allowed only
+   * while more than half the tokens are left, so retries stay near ≤ 10 % of requests in steady
+   * state and fail fast during an outage. Default: on, 100 tokens, ratio 0.1. `false`: unlimited.
+   */
+  budget?: RetryBudgetOptions | false;
+}
+
+/** Timeouts, in ms; each unset one is off. */
+export interface TimeoutOptions {
+  /** From sending an attempt to its response headers (connect included). Retryable. */
+  connectMs?: number;
+  /** Streams: from the response headers to the first chunk of the body. */
+  firstChunkMs?: number;
+  /** Streams: the longest gap between two chunks of the body (the SDK has none). */
+  idleMs?: number;
+  /** The whole operation: every attempt and every wait, until the body ends. Not retried. */
+  totalMs?: number;
+}
 
 /** What a hook learns of an attempt. */
 export interface AttemptInfo {
@@ -72,4 +99,25 @@ export interface ClaudeFetchOptions {
    * Default: every request is instrumented.
    */
   ignoreRequest?: (request: ClaudeRequest) => boolean;
+  /**
+   * Our retries: transient failures (408, 409, 429, 5xx, 529, connection errors, our timeouts) are
+   * retried with exponential backoff and full jitter (or the server's `retry-after`), within
+   * `maxAttempts` (3), the retry budget and `timeouts.totalMs`. The SDK is told not to retry on top
+   * (`x-should-retry: false`), so an SDK call makes at most `maxAttempts` HTTP attempts. `true` for
+   * the defaults. Default: off (only the SDK's own retries).
+   */
+  retry?: RetryPolicyOptions | boolean;
+  /**
+   * Circuit breakers per `{region}|{model}`: failure rate ≥ 50 % over the last 20 attempts (at least
+   * 10) opens for 30 s (doubling on repeated trips, up to 5 min), then one probe decides. While open,
+   * attempts are answered at once with a `circuit_open` error (status 503). `true` for the defaults.
+   * Default: off.
+   */
+  breaker?: BreakerPolicyOptions | boolean;
+  /** Timeouts. Default: none of ours (the SDK's own 10-minute timeout still applies). */
+  timeouts?: TimeoutOptions;
+  /** The clock of the policies (tests drive time through it). Default: the real clock. */
+  clock?: Clock;
+  /** The random source of the jitter. Default: `Math.random`. */
+  random?: Random;
 }

@@ -2,8 +2,10 @@
  * The state of one attempt and the one place where its span ends: final attributes, status,
  * `span.end()` and the attempt metrics, exactly once, however the attempt ended.
  */
-import { type Attributes, type Span, SpanStatusCode } from '@opentelemetry/api';
+import { type Attributes, type Span, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
 import type { AttemptInfo } from './options.js';
+import { ClaudeTimeoutError } from './policies/errors.js';
+import type { Clock } from './policies/types.js';
 import type { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS } from './telemetry/names.js';
 import { type MessageFacts, totalInput } from './usage.js';
@@ -19,6 +21,13 @@ export interface AttemptPlan {
   readonly region: string;
   /** The model sent, for `gen_ai.request.model`. */
   readonly model: string | undefined;
+  /**
+   * Aborts the attempt: the caller's signal combined with the operation's deadline. Default: the
+   * caller's signal.
+   */
+  readonly signal?: AbortSignal | undefined;
+  /** The attempt this one retries: the span is linked to it. */
+  readonly previous?: SpanContext | undefined;
 }
 
 /** How an attempt ended, known once its body has ended. */
@@ -38,9 +47,23 @@ export interface AttemptResult {
 }
 
 /** A sent attempt: its response (or the error fetch threw), and when it is over. */
-export type AttemptHandle =
-  | { readonly ok: true; readonly response: Response; readonly done: Promise<AttemptResult> }
-  | { readonly ok: false; readonly error: unknown; readonly done: Promise<AttemptResult> };
+export type AttemptHandle = (
+  | { readonly ok: true; readonly response: Response }
+  | { readonly ok: false; readonly error: unknown }
+) & {
+  readonly done: Promise<AttemptResult>;
+  /** `error.type` known when the handle is returned (from the status, an error body, the exception). */
+  readonly errorType: string | undefined;
+  /** The attempt span's context (undefined for an answer a policy gave without sending). */
+  readonly spanContext: SpanContext | undefined;
+};
+
+/** Attempt timeouts (all optional, in ms). */
+export interface AttemptTimeouts {
+  readonly connectMs: number | undefined;
+  readonly firstChunkMs: number | undefined;
+  readonly idleMs: number | undefined;
+}
 
 /** Everything an attempt needs from its `createClaudeFetch` instance. */
 export interface AttemptEnv {
@@ -50,19 +73,28 @@ export interface AttemptEnv {
   readonly captureContent: number | undefined;
   readonly requestHook: ((span: Span, info: AttemptInfo) => void) | undefined;
   readonly responseHook: ((span: Span, response: Response, info: AttemptInfo) => void) | undefined;
+  readonly timeouts: AttemptTimeouts;
+  readonly clock: Clock;
 }
 
 export function truncate(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max)}…`;
 }
 
-/** The stable `error.type` of an exception thrown by fetch or by a body read. */
+/**
+ * The stable `error.type` of an exception thrown by fetch or by a body read: our own timeouts by
+ * kind, the caller's abort as `aborted`, undici's timeouts as `timeout`, else `connection_error`.
+ */
 export function errorTypeOfException(error: unknown, signal: AbortSignal | undefined): string {
-  if (signal?.aborted) return 'aborted';
+  if (error instanceof ClaudeTimeoutError) return error.errorType;
+  if (signal?.aborted) {
+    return signal.reason instanceof ClaudeTimeoutError ? signal.reason.errorType : 'aborted';
+  }
   const seen = new Set<unknown>();
   let current: unknown = error;
   while (typeof current === 'object' && current !== null && !seen.has(current)) {
     seen.add(current);
+    if (current instanceof ClaudeTimeoutError) return current.errorType;
     const { name, code } = current as { name?: unknown; code?: unknown };
     if (name === 'AbortError') return 'aborted';
     if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
@@ -86,8 +118,7 @@ export class AttemptRecorder {
   timeToFirstChunkS: number | undefined;
   /** Captured output (content capture only), recorded as `gen_ai.output.messages`. */
   output: string | undefined;
-  /** Called once after the span ended. */
-  onEnd: (() => void) | undefined;
+  private readonly cleanups: (() => void)[] = [];
   private ended = false;
   private resolve!: (result: AttemptResult) => void;
   readonly done = new Promise<AttemptResult>((resolve) => {
@@ -101,6 +132,12 @@ export class AttemptRecorder {
     readonly startedAt: number,
     readonly metricAttributes: Attributes,
   ) {}
+
+  /** Runs `fn` once when the attempt ends (timers, registrations). */
+  addCleanup(fn: () => void): void {
+    if (this.ended) fn();
+    else this.cleanups.push(fn);
+  }
 
   /** Ends the attempt: final attributes, span status, span end, metrics. Idempotent. */
   end(outcome: 'ok' | 'error' | 'cancelled', error?: unknown, extra?: Attributes): void {
@@ -149,8 +186,15 @@ export class AttemptRecorder {
       const instruments = telemetry.instruments;
       instruments.attempts.add(1, attributes);
       instruments.attemptDuration.record(durationS, attributes);
+      const timeout = this.errorType?.endsWith('_timeout')
+        ? this.errorType.slice(0, -'_timeout'.length)
+        : undefined;
+      if (timeout !== undefined) {
+        instruments.timeouts.add(1, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
+        span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
+      }
     });
-    if (this.onEnd) telemetry.safely('on_end', this.onEnd);
+    for (const cleanup of this.cleanups) telemetry.safely('on_end', cleanup);
     this.resolve({
       plan: this.plan,
       statusCode: this.statusCode,

@@ -8,6 +8,13 @@ export interface Clock {
   now(): number;
   /** Resolves after `ms` (or rejects with the signal's reason when it aborts first). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Calls `fn` once after `ms` unless cancelled first. Timers never keep the process alive. */
+  setTimer(fn: () => void, ms: number): Timer;
+}
+
+/** A pending {@link Clock.setTimer} call. */
+export interface Timer {
+  cancel(): void;
 }
 
 /** Uniform random numbers in [0, 1). Default: `Math.random`. */

@@ -18,6 +18,7 @@ export function observeStream(
   rec: AttemptRecorder,
   req: ClaudeRequest,
   body: ReadableStream<Uint8Array>,
+  onChunk: () => void = () => {},
 ): ReadableStream<Uint8Array> {
   const { telemetry } = rec.env;
   const capture = rec.env.captureContent;
@@ -67,6 +68,7 @@ export function observeStream(
   const isMessages = req.operation === 'chat';
   return observeBody(body, req.signal, {
     onChunk(chunk) {
+      onChunk();
       telemetry.safely('sse_parse', () => parser.push(chunk));
     },
     onEnd(end: BodyEnd) {

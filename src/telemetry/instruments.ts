@@ -25,7 +25,16 @@ export interface Instruments {
   readonly attempts: Counter;
   readonly attemptDuration: Histogram;
   readonly instrumentationErrors: Counter;
+  readonly retries: Counter;
+  readonly retryDelay: Histogram;
+  readonly retryBudgetExhausted: Counter;
+  readonly breakerTransitions: Counter;
+  readonly breakerRejections: Counter;
+  readonly timeouts: Counter;
 }
+
+/** Breaker states by key, observed by the state gauge. */
+export type BreakerStates = Map<string, { value: number; attributes: Attributes }>;
 
 function histogram(meter: Meter, spec: MetricSpec): Histogram {
   return meter.createHistogram(spec.name, {
@@ -42,7 +51,15 @@ function counter(meter: Meter, spec: MetricSpec): Counter {
 /** Last rate-limit headroom seen, by resource and region: observed at collection time, not per request. */
 type Headroom = Map<string, Map<string, { value: number; attributes: Attributes }>>;
 
-function createInstruments(meter: Meter, headroom: Headroom): Instruments {
+function createInstruments(meter: Meter, headroom: Headroom, breakers: BreakerStates): Instruments {
+  meter
+    .createObservableGauge(METRICS.BREAKER_STATE.name, {
+      unit: METRICS.BREAKER_STATE.unit,
+      description: METRICS.BREAKER_STATE.brief,
+    })
+    .addCallback((result) => {
+      for (const { value, attributes } of breakers.values()) result.observe(value, attributes);
+    });
   meter
     .createObservableGauge(METRICS.RATELIMIT_REMAINING.name, {
       unit: METRICS.RATELIMIT_REMAINING.unit,
@@ -61,6 +78,12 @@ function createInstruments(meter: Meter, headroom: Headroom): Instruments {
     attempts: counter(meter, METRICS.ATTEMPTS),
     attemptDuration: histogram(meter, METRICS.ATTEMPT_DURATION),
     instrumentationErrors: counter(meter, METRICS.INSTRUMENTATION_ERRORS),
+    retries: counter(meter, METRICS.RETRIES),
+    retryDelay: histogram(meter, METRICS.RETRY_DELAY),
+    retryBudgetExhausted: counter(meter, METRICS.RETRY_BUDGET_EXHAUSTED),
+    breakerTransitions: counter(meter, METRICS.BREAKER_TRANSITIONS),
+    breakerRejections: counter(meter, METRICS.BREAKER_REJECTIONS),
+    timeouts: counter(meter, METRICS.TIMEOUTS),
   };
 }
 
@@ -71,6 +94,8 @@ export class Telemetry {
   private cachedInstruments: Instruments | undefined;
   private readonly warned = new Set<string>();
   private readonly headroom: Headroom = new Map();
+  /** Breaker states by key, for the state gauge. */
+  readonly breakerStates: BreakerStates = new Map();
 
   constructor(
     tracerProvider: TracerProvider | undefined,
@@ -90,6 +115,7 @@ export class Telemetry {
       this.cachedInstruments = createInstruments(
         provider.getMeter(INSTRUMENTATION_SCOPE, VERSION),
         this.headroom,
+        this.breakerStates,
       );
       this.cachedProvider = provider;
     }

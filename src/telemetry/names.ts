@@ -193,6 +193,60 @@ export const ATTRIBUTES = {
     'library',
     'On `anthropic.client.instrumentation.errors`: the telemetry step that threw.',
   ),
+  ANTHROPIC_OPERATION_ATTEMPTS: attr(
+    'anthropic.operation.attempts',
+    'int',
+    'library',
+    'On the operation span: HTTP attempts the operation made.',
+  ),
+  ANTHROPIC_RETRY_ATTEMPT: attr(
+    'anthropic.retry.attempt',
+    'int',
+    'library',
+    'On retry events: the ordinal of the attempt about to be made (1 = first retry).',
+  ),
+  ANTHROPIC_RETRY_DELAY: attr(
+    'anthropic.retry.delay',
+    'double',
+    'library',
+    'On retry events: seconds waited.',
+  ),
+  ANTHROPIC_RETRY_SOURCE: attr(
+    'anthropic.retry.source',
+    'string',
+    'library',
+    'Where a retry delay came from: `retry_after` (the server) or `backoff` (exponential backoff with jitter).',
+  ),
+  ANTHROPIC_BREAKER_KEY: attr(
+    'anthropic.circuit_breaker.key',
+    'string',
+    'library',
+    'The circuit breaker: by default `{region}|{model}`.',
+  ),
+  ANTHROPIC_BREAKER_STATE: attr(
+    'anthropic.circuit_breaker.state',
+    'string',
+    'library',
+    '`closed`, `open` or `half_open` (on events); the gauge uses 0, 1 (half open), 2 (open).',
+  ),
+  ANTHROPIC_BREAKER_FROM: attr(
+    'anthropic.circuit_breaker.from',
+    'string',
+    'library',
+    'State before a transition.',
+  ),
+  ANTHROPIC_BREAKER_TO: attr(
+    'anthropic.circuit_breaker.to',
+    'string',
+    'library',
+    'State after a transition.',
+  ),
+  ANTHROPIC_TIMEOUT_KIND: attr(
+    'anthropic.timeout.kind',
+    'string',
+    'library',
+    '`connect` (until response headers), `first_chunk`, `idle` (between chunks) or `total` (the operation deadline).',
+  ),
 } as const satisfies Record<string, AttributeSpec>;
 
 /**
@@ -219,6 +273,12 @@ export interface SpanSpec {
 }
 
 export const SPANS = {
+  OPERATION: {
+    name: '{gen_ai.operation.name} {gen_ai.request.model}',
+    kind: 'INTERNAL',
+    brief:
+      'With a retry, breaker or timeout policy configured: one call of the fetch (all its attempts and waits), e.g. `chat claude-sonnet-4-6`; holds the policy decisions as events and is the parent of the attempt spans.',
+  },
   ATTEMPT: {
     name: '{http.request.method} {url.path}',
     kind: 'CLIENT',
@@ -244,6 +304,41 @@ export const EVENTS = {
     name: 'anthropic.response.anomaly',
     brief: 'The response was malformed in a way the consumer may or may not notice (recorded, never thrown).',
     attributes: [ATTRIBUTES.ANTHROPIC_ANOMALY_KIND.name],
+  },
+  RETRY_SCHEDULED: {
+    name: 'anthropic.retry.scheduled',
+    brief: 'A failed attempt will be retried after a delay.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_RETRY_ATTEMPT.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_DELAY.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_SOURCE.name,
+      ATTRIBUTES.ERROR_TYPE.name,
+    ],
+  },
+  RETRY_GIVEN_UP: {
+    name: 'anthropic.retry.given_up',
+    brief:
+      'A retryable failure is not retried: attempts, retry budget or deadline spent, or the server asked to wait past the deadline.',
+    attributes: [ATTRIBUTES.ERROR_TYPE.name, ATTRIBUTES.ANTHROPIC_RETRY_DELAY.name],
+  },
+  BREAKER_TRANSITION: {
+    name: 'anthropic.circuit_breaker.transition',
+    brief: 'A circuit breaker changed state because of this operation.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_FROM.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_TO.name,
+    ],
+  },
+  BREAKER_REJECTED: {
+    name: 'anthropic.circuit_breaker.rejected',
+    brief: 'An open (or fully probed half-open) circuit breaker rejected the attempt without sending it.',
+    attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name, ATTRIBUTES.ANTHROPIC_BREAKER_STATE.name],
+  },
+  TIMEOUT: {
+    name: 'anthropic.timeout',
+    brief: 'A timeout of ours fired.',
+    attributes: [ATTRIBUTES.ANTHROPIC_TIMEOUT_KIND.name],
   },
 } as const satisfies Record<string, EventSpec>;
 
@@ -352,5 +447,71 @@ export const METRICS = {
     brief:
       'Exceptions thrown by telemetry code (hooks, exporters, this library) that were caught; the request went on.',
     attributes: [ATTRIBUTES.ANTHROPIC_INSTRUMENTATION_STEP.name],
+  },
+  RETRIES: {
+    name: 'anthropic.client.retries',
+    instrument: 'counter',
+    unit: '{retry}',
+    origin: 'library',
+    brief: 'Retries scheduled by the retry policy, by the `error.type` that caused them.',
+    attributes: [
+      ATTRIBUTES.ERROR_TYPE.name,
+      ATTRIBUTES.GEN_AI_REQUEST_MODEL.name,
+      ATTRIBUTES.ANTHROPIC_REGION.name,
+    ],
+  },
+  RETRY_DELAY: {
+    name: 'anthropic.client.retry.delay',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'library',
+    brief: 'Delay before each retry, by source (`retry_after` or `backoff`).',
+    attributes: [ATTRIBUTES.ANTHROPIC_RETRY_SOURCE.name, ATTRIBUTES.ERROR_TYPE.name],
+    buckets: DURATION_BUCKETS,
+  },
+  RETRY_BUDGET_EXHAUSTED: {
+    name: 'anthropic.client.retry_budget.exhausted',
+    instrument: 'counter',
+    unit: '{retry}',
+    origin: 'library',
+    brief:
+      'Retries refused because the client-wide retry budget was spent (the failure was returned at once).',
+    attributes: [ATTRIBUTES.ERROR_TYPE.name],
+  },
+  BREAKER_TRANSITIONS: {
+    name: 'anthropic.client.circuit_breaker.transitions',
+    instrument: 'counter',
+    unit: '{transition}',
+    origin: 'library',
+    brief: 'Circuit breaker state changes.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_FROM.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_TO.name,
+    ],
+  },
+  BREAKER_STATE: {
+    name: 'anthropic.client.circuit_breaker.state',
+    instrument: 'gauge',
+    unit: '{state}',
+    origin: 'library',
+    brief: 'Current state per breaker: 0 closed, 1 half open, 2 open.',
+    attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name],
+  },
+  BREAKER_REJECTIONS: {
+    name: 'anthropic.client.circuit_breaker.rejections',
+    instrument: 'counter',
+    unit: '{attempt}',
+    origin: 'library',
+    brief: 'Attempts rejected by a circuit breaker without being sent.',
+    attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name],
+  },
+  TIMEOUTS: {
+    name: 'anthropic.client.timeouts',
+    instrument: 'counter',
+    unit: '{timeout}',
+    origin: 'library',
+    brief: 'Timeouts of ours that fired, by kind.',
+    attributes: [ATTRIBUTES.ANTHROPIC_TIMEOUT_KIND.name],
   },
 } as const satisfies Record<string, MetricSpec>;

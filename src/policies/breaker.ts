@@ -1,0 +1,517 @@
+/**
+ * Circuit breakers: a small state machine per key (by default region + model) that stops sending
+ * attempts to a dependency that keeps failing, then lets a few probes through to find out whether it
+ * recovered.
+ *
+ * - `closed`: every attempt is admitted and its outcome recorded. In `failure_rate` mode the breaker
+ *   opens when, at a failure, the window holds at least `minimumThroughput` outcomes and the share of
+ *   failures reaches `failureRateThreshold`; in `consecutive` mode it opens at the
+ *   `consecutiveFailures`-th failure in a row.
+ * - `open`: nothing is admitted for the open duration (`openMs`, times `openBackoffMultiplier` for
+ *   each re-trip from half-open, capped by `maxOpenMs`).
+ * - `half_open`: at most `halfOpenProbes` attempts are out at once; `successThreshold` successes
+ *   close the breaker (and reset the open duration), any failure opens it again.
+ *
+ * There are no timers: `open` becomes `half_open` when the state is next looked at (`state`,
+ * `tryAcquire()`, `retryAfterMs()`) after the open duration has passed by the injected clock.
+ * Transitions are reported to listeners, the breaker's only side channel.
+ *
+ * An admitted attempt holds a {@link BreakerPermit} and settles it once. Outcomes only count in the
+ * state they were admitted in: a permit taken before a transition (a slow request admitted while
+ * closed that fails after the breaker opened, or a half-open probe that outlived the re-opening) is
+ * settled without effect, so it can neither extend an open period nor decide a later half-open.
+ */
+import type { Clock } from './types.js';
+
+export type BreakerState = 'closed' | 'open' | 'half_open';
+
+/** The outcomes a `failure_rate` breaker looks at. */
+export type BreakerWindow =
+  /** The last `size` outcomes. */
+  | { kind: 'count'; size: number }
+  /**
+   * The outcomes of the last `ms` milliseconds, kept in 10 buckets of `ms / 10`: an outcome leaves
+   * the window between `0.9 * ms` and `ms` after it was recorded.
+   */
+  | { kind: 'time'; ms: number };
+
+export interface BreakerOptions {
+  /**
+   * What trips the breaker: the share of failures in a window (`failure_rate`) or a run of failures
+   * (`consecutive`). Default `'failure_rate'`.
+   */
+  mode?: 'failure_rate' | 'consecutive';
+  /**
+   * `failure_rate` mode: the share of failures in the window, in (0, 1], at which a failure opens
+   * the breaker. Default `0.5`.
+   */
+  failureRateThreshold?: number;
+  /**
+   * `failure_rate` mode: fewer outcomes than this in the window never trip the breaker. Must not
+   * exceed a count window's size. Default `10`.
+   */
+  minimumThroughput?: number;
+  /** `failure_rate` mode: which outcomes count. Default `{ kind: 'count', size: 20 }`. */
+  window?: BreakerWindow;
+  /** `consecutive` mode: failures in a row (ignored outcomes aside) that open the breaker. Default `5`. */
+  consecutiveFailures?: number;
+  /** How long, in ms, the breaker stays open before it admits probes. Default `30_000`. */
+  openMs?: number;
+  /**
+   * Each re-opening from half-open multiplies the open duration by this (≥ 1); closing resets it to
+   * `openMs`. Default `2`.
+   */
+  openBackoffMultiplier?: number;
+  /** Longest open duration in ms (never less than `openMs`). Default `300_000`. */
+  maxOpenMs?: number;
+  /** How many attempts half-open admits at once. Default `1`. */
+  halfOpenProbes?: number;
+  /** Successful probes that close a half-open breaker. Default `1`. */
+  successThreshold?: number;
+}
+
+/**
+ * An admitted attempt. Settle it exactly once with its outcome; later calls do nothing.
+ */
+export interface BreakerPermit {
+  /** The attempt succeeded. */
+  success(): void;
+  /** The attempt failed in a way that counts against the dependency. */
+  failure(): void;
+  /**
+   * The outcome does not count (a client error, a caller's abort). In half-open this frees the
+   * probe's slot without deciding anything.
+   */
+  ignore(): void;
+}
+
+export type TransitionListener = (from: BreakerState, to: BreakerState) => void;
+
+export type KeyedTransitionListener = (key: string, from: BreakerState, to: BreakerState) => void;
+
+/** The options with their defaults, validated. */
+interface ResolvedOptions {
+  readonly mode: 'failure_rate' | 'consecutive';
+  readonly failureRateThreshold: number;
+  readonly minimumThroughput: number;
+  readonly window: BreakerWindow;
+  readonly consecutiveFailures: number;
+  readonly openMs: number;
+  readonly openBackoffMultiplier: number;
+  readonly maxOpenMs: number;
+  readonly halfOpenProbes: number;
+  readonly successThreshold: number;
+}
+
+/** Buckets of a time window. */
+const TIME_BUCKETS = 10;
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new TypeError(`options.${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function finiteAtLeast(name: string, value: unknown, min: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`options.${name} must be a finite number ≥ ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function resolveOptions(options: BreakerOptions | undefined): ResolvedOptions {
+  const o = options ?? {};
+  const mode = o.mode ?? 'failure_rate';
+  if (mode !== 'failure_rate' && mode !== 'consecutive') {
+    throw new TypeError(`options.mode must be 'failure_rate' or 'consecutive', got ${String(mode)}`);
+  }
+  const failureRateThreshold = o.failureRateThreshold ?? 0.5;
+  if (typeof failureRateThreshold !== 'number' || !(failureRateThreshold > 0 && failureRateThreshold <= 1)) {
+    throw new TypeError(
+      `options.failureRateThreshold must be in (0, 1], got ${String(failureRateThreshold)}`,
+    );
+  }
+  const minimumThroughput = positiveInteger('minimumThroughput', o.minimumThroughput, 10);
+  let window: BreakerWindow;
+  const w: unknown = o.window;
+  if (w === undefined) {
+    window = { kind: 'count', size: 20 };
+  } else if (typeof w === 'object' && w !== null && 'kind' in w && w.kind === 'count') {
+    const size = (w as { size?: unknown }).size;
+    if (size === undefined)
+      throw new TypeError('options.window.size must be a positive integer, got undefined');
+    window = { kind: 'count', size: positiveInteger('window.size', size, 0) };
+  } else if (typeof w === 'object' && w !== null && 'kind' in w && w.kind === 'time') {
+    const ms = (w as { ms?: unknown }).ms;
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0) {
+      throw new TypeError(`options.window.ms must be a positive finite number, got ${String(ms)}`);
+    }
+    window = { kind: 'time', ms };
+  } else {
+    throw new TypeError("options.window must be { kind: 'count', size } or { kind: 'time', ms }");
+  }
+  if (mode === 'failure_rate' && window.kind === 'count' && window.size < minimumThroughput) {
+    throw new TypeError(
+      `options.minimumThroughput (${minimumThroughput}) exceeds options.window.size (${window.size}): the breaker could never open`,
+    );
+  }
+  const openMs = finiteAtLeast('openMs', o.openMs, 0, 30_000);
+  return {
+    mode,
+    failureRateThreshold,
+    minimumThroughput,
+    window,
+    consecutiveFailures: positiveInteger('consecutiveFailures', o.consecutiveFailures, 5),
+    openMs,
+    openBackoffMultiplier: finiteAtLeast('openBackoffMultiplier', o.openBackoffMultiplier, 1, 2),
+    maxOpenMs: Math.max(openMs, finiteAtLeast('maxOpenMs', o.maxOpenMs, 0, 300_000)),
+    halfOpenProbes: positiveInteger('halfOpenProbes', o.halfOpenProbes, 1),
+    successThreshold: positiveInteger('successThreshold', o.successThreshold, 1),
+  };
+}
+
+/**
+ * Listeners called in order of subscription. Events raised by a listener are queued and delivered
+ * after the current one reached every listener, so all listeners see the same order. A listener that
+ * throws does not keep the others from running; the first error is rethrown once the queue is empty.
+ */
+class Listeners<A extends unknown[]> {
+  readonly #listeners = new Set<{ fn: (...args: A) => void }>();
+  readonly #queue: A[] = [];
+  #emitting = false;
+
+  add(fn: (...args: A) => void): () => void {
+    const entry = { fn };
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
+  emit(...args: A): void {
+    this.#queue.push(args);
+    if (this.#emitting) return;
+    this.#emitting = true;
+    let failed = false;
+    let error: unknown;
+    try {
+      for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
+        for (const entry of [...this.#listeners]) {
+          try {
+            entry.fn(...event);
+          } catch (e) {
+            if (!failed) {
+              failed = true;
+              error = e;
+            }
+          }
+        }
+      }
+    } finally {
+      this.#emitting = false;
+    }
+    if (failed) throw error;
+  }
+}
+
+/** Outcomes of a `failure_rate` breaker. */
+interface OutcomeWindow {
+  record(failed: boolean, now: number): void;
+  /** Outcomes in the window at `now`. */
+  total(now: number): number;
+  /** Failures in the window (as of the last `record` or `total`). */
+  readonly failures: number;
+  reset(): void;
+}
+
+/** The last `size` outcomes, in a ring. */
+class CountWindow implements OutcomeWindow {
+  readonly #ring: Uint8Array;
+  #next = 0;
+  #filled = 0;
+  failures = 0;
+
+  constructor(size: number) {
+    this.#ring = new Uint8Array(size);
+  }
+
+  record(failed: boolean): void {
+    const size = this.#ring.length;
+    if (this.#filled === size) this.failures -= this.#ring[this.#next] ?? 0;
+    else this.#filled++;
+    this.#ring[this.#next] = failed ? 1 : 0;
+    if (failed) this.failures++;
+    this.#next = (this.#next + 1) % size;
+  }
+
+  total(): number {
+    return this.#filled;
+  }
+
+  reset(): void {
+    this.#ring.fill(0);
+    this.#next = 0;
+    this.#filled = 0;
+    this.failures = 0;
+  }
+}
+
+/** The outcomes of the last `ms`, in {@link TIME_BUCKETS} buckets of `ms / TIME_BUCKETS`. */
+class TimeWindow implements OutcomeWindow {
+  readonly #width: number;
+  readonly #totals = new Float64Array(TIME_BUCKETS);
+  readonly #failures = new Float64Array(TIME_BUCKETS);
+  /** Absolute number (time / width) of the newest bucket. */
+  #head = Number.NEGATIVE_INFINITY;
+  #total = 0;
+  failures = 0;
+
+  constructor(ms: number) {
+    this.#width = ms / TIME_BUCKETS;
+  }
+
+  /** Drops the buckets that left the window at `now` (a clock going back stays in the newest). */
+  #roll(now: number): number {
+    const bucket = Math.floor(now / this.#width);
+    if (bucket > this.#head) {
+      if (bucket - this.#head >= TIME_BUCKETS) {
+        this.reset();
+      } else {
+        for (let b = this.#head + 1; b <= bucket; b++) {
+          const slot = slotOf(b);
+          this.#total -= this.#totals[slot] ?? 0;
+          this.failures -= this.#failures[slot] ?? 0;
+          this.#totals[slot] = 0;
+          this.#failures[slot] = 0;
+        }
+      }
+      this.#head = bucket;
+    }
+    return slotOf(this.#head);
+  }
+
+  record(failed: boolean, now: number): void {
+    const slot = this.#roll(now);
+    this.#totals[slot] = (this.#totals[slot] ?? 0) + 1;
+    this.#total++;
+    if (failed) {
+      this.#failures[slot] = (this.#failures[slot] ?? 0) + 1;
+      this.failures++;
+    }
+  }
+
+  total(now: number): number {
+    this.#roll(now);
+    return this.#total;
+  }
+
+  reset(): void {
+    this.#totals.fill(0);
+    this.#failures.fill(0);
+    this.#total = 0;
+    this.failures = 0;
+  }
+}
+
+function slotOf(bucket: number): number {
+  return ((bucket % TIME_BUCKETS) + TIME_BUCKETS) % TIME_BUCKETS;
+}
+
+type Outcome = 'success' | 'failure' | 'ignore';
+
+export class CircuitBreaker {
+  readonly #options: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #listeners = new Listeners<[from: BreakerState, to: BreakerState]>();
+  /** `failure_rate` mode only. */
+  readonly #window: OutcomeWindow | undefined;
+  #state: BreakerState = 'closed';
+  /** Bumped at every transition; permits of an earlier epoch settle without effect. */
+  #epoch = 0;
+  /** Closed, `consecutive` mode: failures in a row. */
+  #consecutive = 0;
+  /** Open: when it may become half-open, by the clock. */
+  #openUntil = 0;
+  /** The duration of the current (or next) open period. */
+  #openDuration: number;
+  /** Half-open: probes admitted and not settled. */
+  #probes = 0;
+  /** Half-open: successful probes. */
+  #successes = 0;
+
+  constructor(options: BreakerOptions | undefined, clock: Clock) {
+    this.#options = resolveOptions(options);
+    this.#clock = clock;
+    this.#openDuration = this.#options.openMs;
+    const { mode, window } = this.#options;
+    if (mode === 'failure_rate') {
+      this.#window = window.kind === 'count' ? new CountWindow(window.size) : new TimeWindow(window.ms);
+    }
+  }
+
+  /** The current state (an open breaker whose open duration has passed becomes half-open here). */
+  get state(): BreakerState {
+    if (this.#state === 'open' && this.#clock.now() >= this.#openUntil) this.#transition('half_open');
+    return this.#state;
+  }
+
+  /**
+   * Admits an attempt, or returns `undefined` when the breaker is open, or half-open with all its
+   * probes out.
+   */
+  tryAcquire(): BreakerPermit | undefined {
+    const state = this.state;
+    if (state === 'open') return undefined;
+    if (state === 'half_open') {
+      if (this.#probes >= this.#options.halfOpenProbes) return undefined;
+      this.#probes++;
+    }
+    const epoch = this.#epoch;
+    let settled = false;
+    const settle = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      if (epoch === this.#epoch) this.#record(outcome);
+    };
+    return {
+      success: () => settle('success'),
+      failure: () => settle('failure'),
+      ignore: () => settle('ignore'),
+    };
+  }
+
+  /** Subscribes to transitions; returns the unsubscribe function. */
+  onTransition(listener: TransitionListener): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  /** While open, the ms left before probes are admitted; otherwise `0`. */
+  retryAfterMs(): number {
+    if (this.state !== 'open') return 0;
+    return Math.max(0, this.#openUntil - this.#clock.now());
+  }
+
+  /** An outcome of a permit of the current epoch. */
+  #record(outcome: Outcome): void {
+    if (outcome === 'ignore') {
+      if (this.#state === 'half_open') this.#probes--;
+      return;
+    }
+    const failed = outcome === 'failure';
+    if (this.#state === 'half_open') {
+      this.#probes--;
+      if (failed) this.#transition('open');
+      else if (++this.#successes >= this.#options.successThreshold) this.#transition('closed');
+      return;
+    }
+    // Closed (open admits nothing, so no permit of an open epoch exists).
+    if (this.#window === undefined) {
+      this.#consecutive = failed ? this.#consecutive + 1 : 0;
+      if (this.#consecutive >= this.#options.consecutiveFailures) this.#transition('open');
+      return;
+    }
+    const now = this.#clock.now();
+    this.#window.record(failed, now);
+    if (!failed) return;
+    const total = this.#window.total(now);
+    if (
+      total >= this.#options.minimumThroughput &&
+      this.#window.failures / total >= this.#options.failureRateThreshold
+    ) {
+      this.#transition('open');
+    }
+  }
+
+  #transition(to: BreakerState): void {
+    const from = this.#state;
+    this.#state = to;
+    this.#epoch++;
+    switch (to) {
+      case 'open':
+        if (from === 'half_open') {
+          this.#openDuration = Math.min(
+            this.#openDuration * this.#options.openBackoffMultiplier,
+            this.#options.maxOpenMs,
+          );
+        }
+        this.#openUntil = this.#clock.now() + this.#openDuration;
+        break;
+      case 'half_open':
+        this.#probes = 0;
+        this.#successes = 0;
+        break;
+      case 'closed':
+        this.#openDuration = this.#options.openMs;
+        this.#consecutive = 0;
+        this.#window?.reset();
+        break;
+    }
+    this.#listeners.emit(from, to);
+  }
+}
+
+/**
+ * One breaker per key, created on first use, for at most `maxKeys` keys: a new key evicts the least
+ * recently used closed breaker, or the least recently used breaker when none is closed.
+ */
+export class BreakerRegistry {
+  readonly #options: ResolvedOptions;
+  readonly #clock: Clock;
+  readonly #maxKeys: number;
+  /** In order of use, least recent first. */
+  readonly #breakers = new Map<string, { breaker: CircuitBreaker; unsubscribe: () => void }>();
+  readonly #listeners = new Listeners<[key: string, from: BreakerState, to: BreakerState]>();
+
+  constructor(options: BreakerOptions | undefined, clock: Clock, maxKeys = 1000) {
+    this.#options = resolveOptions(options);
+    this.#clock = clock;
+    this.#maxKeys = positiveInteger('maxKeys', maxKeys, 1000);
+  }
+
+  /** The breaker of `key`, created when missing. */
+  get(key: string): CircuitBreaker {
+    const entry = this.#breakers.get(key);
+    if (entry !== undefined) {
+      this.#breakers.delete(key);
+      this.#breakers.set(key, entry);
+      return entry.breaker;
+    }
+    if (this.#breakers.size >= this.#maxKeys) this.#evict();
+    const breaker = new CircuitBreaker(this.#options, this.#clock);
+    const unsubscribe = breaker.onTransition((from, to) => this.#listeners.emit(key, from, to));
+    this.#breakers.set(key, { breaker, unsubscribe });
+    return breaker;
+  }
+
+  /** A snapshot of the breakers, least recently used first. */
+  entries(): Iterable<[string, CircuitBreaker]> {
+    return Array.from(this.#breakers, ([key, { breaker }]): [string, CircuitBreaker] => [key, breaker]);
+  }
+
+  /** How many keys have a breaker. */
+  get size(): number {
+    return this.#breakers.size;
+  }
+
+  /** Subscribes to the transitions of every breaker; returns the unsubscribe function. */
+  onTransition(listener: KeyedTransitionListener): () => void {
+    return this.#listeners.add(listener);
+  }
+
+  #evict(): void {
+    let victim: string | undefined;
+    for (const [key, { breaker }] of this.#breakers) {
+      victim ??= key;
+      if (breaker.state === 'closed') {
+        victim = key;
+        break;
+      }
+    }
+    if (victim === undefined) return;
+    this.#breakers.get(victim)?.unsubscribe();
+    this.#breakers.delete(victim);
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * How a policy's own failures reach the application.
+ *
+ * The SDK retries whatever `fetch` throws (connection errors, timeouts), so a thrown error would let
+ * the SDK multiply our attempts by its own. A failure that a policy decided on (the breaker is open,
+ * the retry budget or the deadline is spent, our retries of a connection error or a timeout ran out)
+ * is therefore answered like a gateway would: an HTTP error response with an Anthropic error body
+ * whose `error.type` names the failure, `x-should-retry` telling the SDK whether to retry, and the
+ * header `x-claude-otel-error`. The SDK raises it as an `APIError` (status 502, 503 or 504) that
+ * {@link claudeOtelErrorOf} recognises. A timeout that fires after the response reached the consumer
+ * (first chunk, idle) errors the stream with a {@link ClaudeTimeoutError} instead.
+ */
+
+/** Header set on every response a policy produced. */
+export const POLICY_ERROR_HEADER = 'x-claude-otel-error';
+
+/** Which timeout fired. */
+export type TimeoutKind = 'connect' | 'first_chunk' | 'idle' | 'total';
+
+/** Error types of the failures a policy produces (the `error.type` of their spans and bodies). */
+export type PolicyErrorType =
+  | 'circuit_open'
+  | 'retry_budget_exhausted'
+  | 'deadline_exceeded'
+  | 'retry_after_exceeds_deadline'
+  | 'connection_error'
+  | 'timeout'
+  | `${TimeoutKind}_timeout`;
+
+/** A timeout of ours fired. Used as the abort reason of the attempt, so the body fails with it. */
+export class ClaudeTimeoutError extends Error {
+  override readonly name = 'ClaudeTimeoutError';
+  /** `connect_timeout`, `first_chunk_timeout`, `idle_timeout` or `total_timeout`. */
+  readonly errorType: `${TimeoutKind}_timeout`;
+  constructor(
+    /** Which timeout fired. */
+    readonly kind: TimeoutKind,
+    /** The limit that was exceeded, in ms. */
+    readonly timeoutMs: number,
+  ) {
+    super(`claude-otel-middleware: ${kind.replace('_', ' ')} timeout after ${timeoutMs} ms`);
+    this.errorType = `${kind}_timeout`;
+  }
+}
+
+/** What {@link claudeOtelErrorOf} tells of a failure a policy produced. */
+export interface ClaudeOtelErrorInfo {
+  type: PolicyErrorType | string;
+  /** For `circuit_open` and `retry_after_exceeds_deadline`: how long until a retry may succeed. */
+  retryAfterMs: number | undefined;
+}
+
+const STATUS: Record<string, number> = {
+  circuit_open: 503,
+  retry_budget_exhausted: 503,
+  connection_error: 502,
+};
+
+/**
+ * The response answering the SDK for a failure a policy decided on. `retryable` sets
+ * `x-should-retry` (false when our own retries are on, so the SDK adds none).
+ */
+export function policyResponse(
+  type: PolicyErrorType,
+  message: string,
+  options: { retryable: boolean; retryAfterMs?: number; status?: number; requestId?: string },
+): Response {
+  const headers = new Headers({
+    'content-type': 'application/json',
+    'x-should-retry': String(options.retryable),
+    [POLICY_ERROR_HEADER]: type,
+  });
+  if (options.retryAfterMs !== undefined) {
+    const ms = Math.max(0, Math.ceil(options.retryAfterMs));
+    headers.set('retry-after-ms', String(ms));
+    headers.set('retry-after', String(Math.ceil(ms / 1000)));
+  }
+  if (options.requestId) headers.set('request-id', options.requestId);
+  const body = JSON.stringify({
+    type: 'error',
+    error: { type, message },
+    request_id: options.requestId ?? null,
+  });
+  return new Response(body, { status: options.status ?? STATUS[type] ?? 504, headers });
+}
+
+/** Returns `response` with `x-should-retry` set (and the other headers and body unchanged). */
+export function withShouldRetry(
+  response: Response,
+  retry: boolean,
+  extra?: Record<string, string>,
+): Response {
+  const headers = new Headers(response.headers);
+  headers.set('x-should-retry', String(retry));
+  for (const [k, v] of Object.entries(extra ?? {})) headers.set(k, v);
+  const copy = new Response(response.body, {
+    status: response.status,
+    statusText: response.statusText,
+    headers,
+  });
+  if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
+  return copy;
+}
+
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  if (typeof headers === 'object' && headers !== null) {
+    const value = (headers as Record<string, unknown>)[name];
+    return typeof value === 'string' ? value : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * Recognises a failure produced by this library's policies: an SDK `APIError` raised from a policy
+ * response, such a `Response` itself, or a {@link ClaudeTimeoutError}. Returns `undefined` for
+ * anything else (including the API's own errors).
+ */
+export function claudeOtelErrorOf(error: unknown): ClaudeOtelErrorInfo | undefined {
+  if (error instanceof ClaudeTimeoutError) return { type: error.errorType, retryAfterMs: undefined };
+  const headers =
+    error instanceof Response
+      ? error.headers
+      : typeof error === 'object' && error !== null
+        ? (error as { headers?: unknown }).headers
+        : undefined;
+  const type = headerOf(headers, POLICY_ERROR_HEADER);
+  if (type === undefined) {
+    const cause =
+      typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
+    return cause !== undefined && cause !== error ? claudeOtelErrorOf(cause) : undefined;
+  }
+  const ms = Number(headerOf(headers, 'retry-after-ms'));
+  return { type, retryAfterMs: Number.isFinite(ms) ? ms : undefined };
+}

@@ -1,0 +1,163 @@
+/**
+ * The retry policy: retries what the taxonomy calls transient, with exponential backoff and jitter
+ * (or the server's `retry-after`), within the attempts, the client-wide retry budget and the
+ * operation's deadline; and tells the SDK not to retry on top (`x-should-retry: false`), so one SDK
+ * call never makes more than `maxAttempts` HTTP attempts whatever its own `maxRetries`.
+ */
+import type { Attributes, SpanContext } from '@opentelemetry/api';
+import { answered, type Operation, type Policy } from '../pipeline.js';
+import type { AttemptHandle, AttemptPlan } from '../recorder.js';
+import { A, EVENTS } from '../telemetry/names.js';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import type { RetryBudget } from './budget.js';
+import { classify } from './classify.js';
+import { ClaudeTimeoutError, type PolicyErrorType, policyResponse, withShouldRetry } from './errors.js';
+import type { Classification } from './types.js';
+
+/** Options of the retry policy (`createClaudeFetch({ retry })`). */
+export interface RetryOptions {
+  /** Most HTTP attempts for one operation, the first included. Default `3` (the SDK's default too). */
+  maxAttempts?: number;
+  /** Backoff: base 500 ms, cap 8 s, full jitter, ×2 base for `overloaded_error` (529). */
+  backoff?: BackoffOptions;
+}
+
+/** Classifies what an attempt gave (a response, or what fetch threw). */
+export function classifyHandle(handle: AttemptHandle): Classification {
+  if (handle.ok) {
+    return classify(
+      {
+        kind: 'response',
+        status: handle.response.status,
+        headers: handle.response.headers,
+        errorType: handle.errorType,
+      },
+      Date.now(),
+    );
+  }
+  return classify(
+    { kind: 'error', error: handle.error, errorType: handle.errorType ?? 'connection_error' },
+    Date.now(),
+  );
+}
+
+/** Records a decision as an event on the operation span. */
+export function decide(op: Operation, name: string, attributes: Attributes): void {
+  const span = op.span;
+  if (span !== undefined) op.telemetry.safely('decision_event', () => span.addEvent(name, attributes));
+}
+
+/**
+ * The last word of an operation that failed after our retries: the API's response with
+ * `x-should-retry: false`, or, for a failure without a response (connection error, timeout), an
+ * answer in the API's format (see `errors.ts`), so the SDK adds no retry of its own. A caller's
+ * abort is rethrown as it is.
+ */
+export function finalFailure(plan: AttemptPlan, handle: AttemptHandle, errorType: string): AttemptHandle {
+  if (handle.ok) {
+    if (handle.response.headers.get('x-should-retry') === 'false') return handle;
+    return { ...handle, response: withShouldRetry(handle.response, false) };
+  }
+  if (errorType === 'aborted') return handle;
+  const error = handle.error;
+  const message =
+    error instanceof ClaudeTimeoutError
+      ? error.message
+      : `claude-otel-middleware: ${errorType.replace(/_/g, ' ')} (${error instanceof Error ? error.message : String(error)})`;
+  const response = policyResponse(errorType as PolicyErrorType, message, { retryable: false });
+  return { ...answered(plan, response, errorType), done: handle.done, spanContext: handle.spanContext };
+}
+
+/** The retry policy. `budget` is shared by every operation of the client (undefined: unlimited). */
+export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefined): Policy {
+  const maxAttempts = options.maxAttempts ?? 3;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+    throw new TypeError(`retry.maxAttempts must be an integer ≥ 1, got ${String(options.maxAttempts)}`);
+  }
+  // Validates the options at creation.
+  new Backoff(options.backoff);
+  return async (op, plan, next) => {
+    const backoff = new Backoff(options.backoff, op.random);
+    const instruments = () => op.telemetry.instruments;
+    let previous: SpanContext | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const handle = await next({ ...plan, resendCount: attempt, previous });
+      const c = classifyHandle(handle);
+      if (c.errorType === undefined) {
+        budget?.onSuccess();
+        return handle;
+      }
+      const errorType = c.errorType;
+      if (!c.retryable) return finalFailure(plan, handle, errorType);
+      budget?.onFailure();
+      const giveUp = (reason: string, delayMs?: number): AttemptHandle => {
+        const attributes: Attributes = { [A.ERROR_TYPE]: errorType, 'anthropic.retry.reason': reason };
+        if (delayMs !== undefined) attributes[A.ANTHROPIC_RETRY_DELAY] = delayMs / 1000;
+        decide(op, EVENTS.RETRY_GIVEN_UP.name, attributes);
+        return finalFailure(plan, handle, errorType);
+      };
+      if (attempt + 1 >= maxAttempts) return giveUp('max_attempts');
+      if (budget !== undefined && !budget.canRetry()) {
+        op.telemetry.safely('budget_metric', () =>
+          instruments().retryBudgetExhausted.add(1, { [A.ERROR_TYPE]: errorType }),
+        );
+        return giveUp('retry_budget_exhausted');
+      }
+      const serverWaitMs = c.retryAfterS !== undefined ? c.retryAfterS * 1000 : undefined;
+      const delayMs = serverWaitMs ?? backoff.next(errorType);
+      const source = serverWaitMs !== undefined ? 'retry_after' : 'backoff';
+      const leftMs = op.deadlineAt - op.clock.now();
+      if (delayMs >= leftMs) {
+        if (serverWaitMs === undefined || !handle.ok) return giveUp('deadline', delayMs);
+        // The server asked for more time than the deadline leaves: fail now, carrying its wait.
+        decide(op, EVENTS.RETRY_GIVEN_UP.name, {
+          [A.ERROR_TYPE]: errorType,
+          'anthropic.retry.reason': 'retry_after_exceeds_deadline',
+          [A.ANTHROPIC_RETRY_DELAY]: delayMs / 1000,
+        });
+        void handle.response.body?.cancel().catch(() => undefined);
+        const response = policyResponse(
+          'retry_after_exceeds_deadline',
+          `claude-otel-middleware: the server asked to wait ${Math.ceil(delayMs)} ms (${errorType}), more than the ${Math.max(0, Math.floor(leftMs))} ms left before the deadline`,
+          { retryable: false, retryAfterMs: delayMs, status: handle.response.status },
+        );
+        return { ...answered(plan, response, 'retry_after_exceeds_deadline'), done: handle.done };
+      }
+      op.telemetry.safely('retry_metrics', () => {
+        const i = instruments();
+        const attributes: Attributes = { [A.ERROR_TYPE]: errorType, [A.ANTHROPIC_REGION]: plan.region };
+        if (plan.model !== undefined) attributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
+        i.retries.add(1, attributes);
+        i.retryDelay.record(delayMs / 1000, {
+          [A.ANTHROPIC_RETRY_SOURCE]: source,
+          [A.ERROR_TYPE]: errorType,
+        });
+      });
+      decide(op, EVENTS.RETRY_SCHEDULED.name, {
+        [A.ANTHROPIC_RETRY_ATTEMPT]: attempt + 1,
+        [A.ANTHROPIC_RETRY_DELAY]: delayMs / 1000,
+        [A.ANTHROPIC_RETRY_SOURCE]: source,
+        [A.ERROR_TYPE]: errorType,
+      });
+      // The failed response is not handed to anyone: release its body.
+      if (handle.ok) void handle.response.body?.cancel().catch(() => undefined);
+      try {
+        await op.clock.sleep(delayMs, op.signal);
+      } catch (reason) {
+        // The caller aborted, or the deadline passed while waiting.
+        if (reason instanceof ClaudeTimeoutError) {
+          const expired: AttemptHandle = {
+            ok: false,
+            error: reason,
+            errorType: reason.errorType,
+            done: handle.done,
+            spanContext: handle.spanContext,
+          };
+          return finalFailure(plan, expired, reason.errorType);
+        }
+        throw reason;
+      }
+      previous = handle.spanContext;
+    }
+  };
+}

@@ -1,0 +1,136 @@
+/**
+ * A manual {@link Clock} for tests: time moves only when the test calls `advance` or
+ * `advanceAsync`, which fire the timers and resolve the sleeps that came due, in order of due time
+ * (then of scheduling).
+ *
+ * A delay ≤ 0 needs no time to pass: `sleep` resolves at once and `setTimer` fires on a microtask
+ * (unless cancelled first), so code that waits for zero never hangs for want of an `advance`.
+ */
+import type { Clock, Timer } from '../../src/policies/types.js';
+
+interface Scheduled {
+  readonly due: number;
+  readonly seq: number;
+  readonly fire: () => void;
+}
+
+export class FakeClock implements Clock {
+  #now: number;
+  #seq = 0;
+  #scheduled: Scheduled[] = [];
+
+  constructor(startMs = 0) {
+    this.#now = startMs;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (!(ms > 0)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.#remove(entry);
+        reject(signal?.reason);
+      };
+      const entry = this.#schedule(ms, () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  setTimer(fn: () => void, ms: number): Timer {
+    if (!(ms > 0)) {
+      let cancelled = false;
+      queueMicrotask(() => {
+        if (!cancelled) fn();
+      });
+      return {
+        cancel: () => {
+          cancelled = true;
+        },
+      };
+    }
+    const entry = this.#schedule(ms, fn);
+    return { cancel: () => this.#remove(entry) };
+  }
+
+  /** Sleeps and timers waiting for time to pass. */
+  get pending(): number {
+    return this.#scheduled.length;
+  }
+
+  /** When the next sleep or timer is due, if any. */
+  nextDue(): number | undefined {
+    return this.#next(Number.POSITIVE_INFINITY)?.due;
+  }
+
+  /**
+   * Moves time forward by `ms` and fires everything due by then, synchronously. Promise
+   * continuations of the resolved sleeps run afterwards and see the final time; a sleep they start
+   * waits for the next advance. Use {@link advanceAsync} to let them run at their due time.
+   */
+  advance(ms: number): void {
+    const target = this.#target(ms);
+    for (let entry = this.#next(target); entry !== undefined; entry = this.#next(target)) {
+      this.#remove(entry);
+      this.#now = entry.due;
+      entry.fire();
+    }
+    this.#now = target;
+  }
+
+  /**
+   * Moves time forward by `ms` one due sleep or timer at a time, letting promise continuations run
+   * (at the due time) before the next, so sleeps and timers they start within `ms` fire too.
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const target = this.#target(ms);
+    await flush();
+    for (let entry = this.#next(target); entry !== undefined; entry = this.#next(target)) {
+      this.#remove(entry);
+      this.#now = entry.due;
+      entry.fire();
+      await flush();
+    }
+    this.#now = target;
+    await flush();
+  }
+
+  #target(ms: number): number {
+    if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`advance by a finite ms ≥ 0, got ${ms}`);
+    return this.#now + ms;
+  }
+
+  #schedule(ms: number, fire: () => void): Scheduled {
+    const entry = { due: this.#now + ms, seq: this.#seq++, fire };
+    this.#scheduled.push(entry);
+    return entry;
+  }
+
+  #remove(entry: Scheduled): void {
+    const i = this.#scheduled.indexOf(entry);
+    if (i >= 0) this.#scheduled.splice(i, 1);
+  }
+
+  /** The earliest entry due by `limit`. */
+  #next(limit: number): Scheduled | undefined {
+    let best: Scheduled | undefined;
+    for (const entry of this.#scheduled) {
+      if (entry.due > limit) continue;
+      if (best === undefined || entry.due < best.due || (entry.due === best.due && entry.seq < best.seq)) {
+        best = entry;
+      }
+    }
+    return best;
+  }
+}
+
+/** Lets pending promise continuations (and the microtasks they queue) run. */
+function flush(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

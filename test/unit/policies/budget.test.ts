@@ -1,0 +1,268 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  RETRY_BUDGET_DEFAULTS,
+  type RetryBudget,
+  type RetryBudgetOptions,
+  TokenBucketRetryBudget,
+} from '../../../src/policies/budget.js';
+
+function repeat(n: number, fn: () => void): void {
+  for (let i = 0; i < n; i++) fn();
+}
+
+/** A small seeded generator (mulberry32), so a workload is reproducible from a fast-check seed. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Runs requests through the budget as a retry policy would: each attempt's outcome comes from
+ * `attemptFails(request, attempt)`; a failure costs, then a retry is made only when the budget
+ * allows it (and at most `maxAttempts` attempts per request). Returns the retries granted.
+ */
+function simulate(
+  budget: RetryBudget,
+  requests: number,
+  attemptFails: (request: number, attempt: number) => boolean,
+  maxAttempts = Number.POSITIVE_INFINITY,
+): { retries: number; attempts: number } {
+  let retries = 0;
+  let attempts = 0;
+  for (let request = 0; request < requests; request++) {
+    for (let attempt = 0; attempt < maxAttempts; attempt++) {
+      attempts++;
+      if (!attemptFails(request, attempt)) {
+        budget.onSuccess();
+        break;
+      }
+      budget.onFailure();
+      if (attempt + 1 >= maxAttempts || !budget.canRetry()) break;
+      retries++;
+    }
+  }
+  return { retries, attempts };
+}
+
+describe('TokenBucketRetryBudget', () => {
+  it('defaults to 100 tokens, 0.1 per success, 1 per failure, and starts full', () => {
+    expect(RETRY_BUDGET_DEFAULTS).toEqual({ maxTokens: 100, tokenRatio: 0.1, retryCost: 1 });
+    expect(Object.isFrozen(RETRY_BUDGET_DEFAULTS)).toBe(true);
+    const budget = new TokenBucketRetryBudget();
+    expect(budget.tokens).toBe(100);
+    expect(budget.maxTokens).toBe(100);
+    expect(budget.canRetry()).toBe(true);
+  });
+
+  it('a failure costs retryCost; asking canRetry costs nothing', () => {
+    const budget = new TokenBucketRetryBudget();
+    budget.onFailure();
+    expect(budget.tokens).toBe(99);
+    repeat(10, () => budget.canRetry());
+    expect(budget.tokens).toBe(99);
+  });
+
+  it('allows retries while tokens > maxTokens / 2, strictly', () => {
+    const budget = new TokenBucketRetryBudget();
+    repeat(49, () => budget.onFailure());
+    expect(budget.tokens).toBe(51);
+    expect(budget.canRetry()).toBe(true);
+    budget.onFailure();
+    expect(budget.tokens).toBe(50);
+    expect(budget.canRetry()).toBe(false);
+  });
+
+  it('never goes below 0 or above maxTokens', () => {
+    const budget = new TokenBucketRetryBudget();
+    budget.onSuccess();
+    expect(budget.tokens).toBe(100);
+    repeat(250, () => budget.onFailure());
+    expect(budget.tokens).toBe(0);
+    repeat(5000, () => budget.onSuccess());
+    expect(budget.tokens).toBe(100);
+  });
+
+  it('refills exactly: from empty, 500 successes give 50 (still closed), the 501st reopens', () => {
+    const budget = new TokenBucketRetryBudget();
+    repeat(100, () => budget.onFailure());
+    expect(budget.tokens).toBe(0);
+    repeat(500, () => budget.onSuccess());
+    expect(budget.tokens).toBe(50);
+    expect(budget.canRetry()).toBe(false);
+    budget.onSuccess();
+    expect(budget.tokens).toBe(50.1);
+    expect(budget.canRetry()).toBe(true);
+  });
+
+  it('when every attempt fails, grants 49 retries in all and then none', () => {
+    const budget = new TokenBucketRetryBudget();
+    const { retries } = simulate(budget, 1000, () => true, 3);
+    expect(retries).toBe(49);
+    expect(budget.canRetry()).toBe(false);
+  });
+
+  it('honours custom options', () => {
+    const budget = new TokenBucketRetryBudget({ maxTokens: 10, tokenRatio: 0.5, retryCost: 2 });
+    expect(budget.tokens).toBe(10);
+    budget.onFailure();
+    expect(budget.tokens).toBe(8);
+    expect(budget.canRetry()).toBe(true);
+    repeat(2, () => budget.onFailure());
+    expect(budget.tokens).toBe(4);
+    expect(budget.canRetry()).toBe(false);
+    repeat(2, () => budget.onSuccess());
+    expect(budget.tokens).toBe(5);
+    expect(budget.canRetry()).toBe(false);
+    budget.onSuccess();
+    expect(budget.canRetry()).toBe(true);
+  });
+
+  it('rounds options to thousandths, as gRPC does', () => {
+    const budget = new TokenBucketRetryBudget({ maxTokens: 10, tokenRatio: 0.1234, retryCost: 1 });
+    repeat(10, () => budget.onFailure());
+    budget.onSuccess();
+    expect(budget.tokens).toBe(0.123);
+  });
+
+  it.each<[RetryBudgetOptions, string]>([
+    [{ maxTokens: 0 }, 'maxTokens'],
+    [{ maxTokens: -5 }, 'maxTokens'],
+    [{ maxTokens: Number.NaN }, 'maxTokens'],
+    [{ maxTokens: Number.POSITIVE_INFINITY }, 'maxTokens'],
+    [{ tokenRatio: 0 }, 'tokenRatio'],
+    [{ tokenRatio: 0.0001 }, 'tokenRatio'],
+    [{ retryCost: 0 }, 'retryCost'],
+    [{ retryCost: '1' as unknown as number }, 'retryCost'],
+  ])('rejects invalid options %o (%s)', (options, name) => {
+    expect(() => new TokenBucketRetryBudget(options)).toThrow(TypeError);
+    expect(() => new TokenBucketRetryBudget(options)).toThrow(name);
+  });
+
+  it('keeps amplification near 1.1 when half the first attempts fail and retries succeed', () => {
+    const budget = new TokenBucketRetryBudget();
+    const n = 100_000;
+    const { attempts } = simulate(budget, n, (request, attempt) => attempt === 0 && request % 2 === 0);
+    expect(attempts / n).toBeLessThanOrEqual(1.1 + 50 / n);
+    expect(attempts / n).toBeGreaterThan(1.09);
+  });
+
+  it('does not throttle when failures are rare', () => {
+    const budget = new TokenBucketRetryBudget();
+    const n = 10_000;
+    // 1 in 20 first attempts fails; each retry succeeds: 0.05 tokens lost per request on average.
+    const { retries } = simulate(budget, n, (request, attempt) => attempt === 0 && request % 20 === 0);
+    expect(retries).toBe(n / 20);
+  });
+});
+
+describe('TokenBucketRetryBudget: properties', () => {
+  const op = fc.constantFrom('success' as const, 'failure' as const, 'ask' as const);
+  const options = fc.record({
+    maxTokens: fc.integer({ min: 1, max: 1_000_000 }).map((m) => m / 1000),
+    tokenRatio: fc.integer({ min: 1, max: 5000 }).map((m) => m / 1000),
+    retryCost: fc.integer({ min: 1, max: 10_000 }).map((m) => m / 1000),
+  });
+
+  it('tokens stay within [0, maxTokens] and canRetry() is exactly tokens > maxTokens / 2', () => {
+    fc.assert(
+      fc.property(fc.option(options, { nil: undefined }), fc.array(op, { maxLength: 400 }), (opts, ops) => {
+        const budget = new TokenBucketRetryBudget(opts);
+        const max = budget.maxTokens;
+        for (const o of ops) {
+          if (o === 'success') budget.onSuccess();
+          else if (o === 'failure') budget.onFailure();
+          expect(budget.tokens).toBeGreaterThanOrEqual(0);
+          expect(budget.tokens).toBeLessThanOrEqual(max);
+          expect(budget.canRetry()).toBe(budget.tokens > max / 2);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('grants at most 0.1·N + maxTokens/2 retries over N requests, for any failure fraction', () => {
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.integer({ min: 1, max: 5000 }),
+        fc.integer(),
+        fc.integer({ min: 2, max: 10 }),
+        (firstFails, retryFails, n, seed, maxAttempts) => {
+          const random = mulberry32(seed);
+          const budget = new TokenBucketRetryBudget();
+          const { retries, attempts } = simulate(
+            budget,
+            n,
+            (_, attempt) => random() < (attempt === 0 ? firstFails : retryFails),
+            maxAttempts,
+          );
+          expect(retries).toBeLessThanOrEqual(0.1 * n + 50);
+          expect(attempts).toBeLessThanOrEqual(1.1 * n + 50);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('grants at most (maxTokens/2 + tokenRatio·N) / retryCost retries for any options and any outcome sequence', () => {
+    fc.assert(
+      fc.property(
+        options,
+        fc.array(fc.array(fc.boolean(), { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 300 }),
+        (opts, requests) => {
+          const budget = new TokenBucketRetryBudget(opts);
+          const { retries } = simulate(
+            budget,
+            requests.length,
+            (request, attempt) => requests[request]?.[attempt] ?? true,
+            6,
+          );
+          const bound = (opts.maxTokens / 2 + opts.tokenRatio * requests.length) / opts.retryCost;
+          expect(retries).toBeLessThanOrEqual(bound + 1e-9);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('once exhausted, only enough successes reopen it: failures never do', () => {
+    fc.assert(
+      fc.property(
+        options,
+        fc.array(op, { maxLength: 300 }),
+        fc.nat({ max: 50 }),
+        (opts, prefix, extraFailures) => {
+          const budget = new TokenBucketRetryBudget(opts);
+          for (const o of prefix) {
+            if (o === 'success') budget.onSuccess();
+            else if (o === 'failure') budget.onFailure();
+          }
+          // Exhaust it.
+          while (budget.canRetry()) budget.onFailure();
+          repeat(extraFailures, () => budget.onFailure());
+          expect(budget.canRetry()).toBe(false);
+          // In thousandths (exact): the smallest k with 2·(tokens + k·ratio) > max.
+          const tokens = Math.round(budget.tokens * 1000);
+          const max = Math.round(opts.maxTokens * 1000);
+          const ratio = Math.round(opts.tokenRatio * 1000);
+          const needed = Math.floor((max - 2 * tokens) / (2 * ratio)) + 1;
+          for (let k = 1; k < needed; k++) {
+            budget.onSuccess();
+            expect(budget.canRetry()).toBe(false);
+          }
+          budget.onSuccess();
+          expect(budget.canRetry()).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
