@@ -12,7 +12,22 @@
  */
 export type { ClaudeFetch } from './fetch.js';
 export { createClaudeFetch } from './fetch.js';
-export type { AttemptInfo, CaptureContentOptions, ClaudeFetchOptions } from './options.js';
+export type {
+  AttemptInfo,
+  CaptureContentOptions,
+  ClaudeFetchOptions,
+  RetryPolicyOptions,
+  TimeoutOptions,
+} from './options.js';
+export type { BackoffOptions } from './policies/backoff.js';
+export type { BreakerOptions, BreakerState } from './policies/breaker.js';
+export type { BreakerPolicyOptions } from './policies/breaker-policy.js';
+export type { RetryBudgetOptions } from './policies/budget.js';
+export { TAXONOMY } from './policies/classify.js';
+export type { ClaudeOtelErrorInfo, PolicyErrorType, TimeoutKind } from './policies/errors.js';
+export { ClaudeTimeoutError, claudeOtelErrorOf, POLICY_ERROR_HEADER } from './policies/errors.js';
+export type { RetryOptions } from './policies/retry.js';
+export type { Clock, Random, Timer } from './policies/types.js';
 export type { ClaudeRequest } from './request.js';
 export { ATTRIBUTES, EVENTS, INSTRUMENTATION_SCOPE, METRICS, SPANS } from './telemetry/names.js';
 export { VERSION } from './version.js';

@@ -106,6 +106,13 @@ export function errorTypeOfException(error: unknown, signal: AbortSignal | undef
   return 'connection_error';
 }
 
+/** The kind of one of our timeouts (`idle` for `idle_timeout`), else undefined. */
+function timeoutKind(errorType: string | undefined): string | undefined {
+  return errorType?.endsWith('_timeout') && errorType !== 'request_timeout'
+    ? errorType.slice(0, -'_timeout'.length)
+    : undefined;
+}
+
 export function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
@@ -168,6 +175,9 @@ export class AttemptRecorder {
         if (this.errorType !== undefined) attributes[A.ERROR_TYPE] = this.errorType;
         if (this.output !== undefined) attributes[A.GEN_AI_OUTPUT_MESSAGES] = this.output;
         span.setAttributes(attributes);
+        const timeout = timeoutKind(this.errorType);
+        if (timeout !== undefined)
+          span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
         if (error !== undefined) span.recordException(toError(error));
         if (outcome === 'error') {
           span.setStatus({

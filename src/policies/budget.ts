@@ -7,7 +7,9 @@
  * a retry is allowed only while more than half the bucket is left. Over any sequence of N
  * operations it grants at most `(maxTokens / 2 + tokenRatio · N) / retryCost` retries, so in the
  * long run retries add at most `tokenRatio` (10 % by default) to the traffic, however many first
- * attempts fail; the half kept in reserve lets retries resume as soon as successes refill it.
+ * attempts fail. Since every retryable failure costs (retried or not), the bucket drains once
+ * there are more than `tokenRatio / retryCost` failures per success (0.1), and retries then stop
+ * until the failure rate falls; the half kept in reserve lets them resume as soon as successes refill it.
  *
  * Why this one, not the others:
  * - The AWS SDKs' retry quota (standard mode: 500 tokens, a retry costs 5, a first-attempt success

@@ -681,7 +681,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
 );
 
-const opsArb = fc.array(opArb, { maxLength: 200 });
+const opsArb = fc.array(opArb, { minLength: 1, maxLength: 300, size: 'large' });
 
 const commonOptionsArb = fc.record({
   openMs: fc.integer({ min: 0, max: 200 }),
