@@ -141,6 +141,35 @@ describe('retry', () => {
     expect(attempts().every((s) => s.attributes['error.type'] === 'connection_error')).toBe(true);
   });
 
+  it.each([
+    { status: 408 },
+    { status: 409 },
+    { status: 429, headers: { 'retry-after-ms': '5' } },
+    { status: 500 },
+    { status: 502, body: 'html' as const },
+    { status: 503, body: 'empty' as const },
+    { status: 504 },
+    { status: 529 },
+  ])('retries a $status ($body) and succeeds on the next attempt', async (fault) => {
+    fake.setScript([fault, null]);
+    const message = await drive(client({ retry: true }).messages.create(params));
+    expect(message.type).toBe('message');
+    expect(fake.requests).toHaveLength(2);
+    expect(await otel.counterSum('anthropic.client.retries')).toBe(1);
+  });
+
+  it('does not retry a stream broken after its 200 reached the consumer', async () => {
+    fake.setScript([{ drop: { afterEvents: 3 } }, null]);
+    const error = await drive(
+      client({ retry: true })
+        .messages.stream(params)
+        .finalMessage()
+        .catch((e: unknown) => e),
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(fake.requests).toHaveLength(1);
+  });
+
   it.each([400, 401, 403, 404, 413, 422])('never retries a %i', async (status) => {
     fake.setScript([{ status }, null]);
     const error = await drive(
