@@ -196,13 +196,8 @@ export class AttemptRecorder {
       const instruments = telemetry.instruments;
       instruments.attempts.add(1, attributes);
       instruments.attemptDuration.record(durationS, attributes);
-      const timeout = this.errorType?.endsWith('_timeout')
-        ? this.errorType.slice(0, -'_timeout'.length)
-        : undefined;
-      if (timeout !== undefined) {
-        instruments.timeouts.add(1, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
-        span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
-      }
+      const timeout = timeoutKind(this.errorType);
+      if (timeout !== undefined) instruments.timeouts.add(1, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
     });
     for (const cleanup of this.cleanups) telemetry.safely('on_end', cleanup);
     this.resolve({

@@ -6,7 +6,7 @@
  */
 import type { Attributes } from '@opentelemetry/api';
 import { answered, type Policy } from '../pipeline.js';
-import type { AttemptPlan } from '../recorder.js';
+import type { AttemptHandle, AttemptPlan } from '../recorder.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { type BreakerOptions, BreakerRegistry, type BreakerState } from './breaker.js';
@@ -70,27 +70,44 @@ export function breakerPolicy(options: BreakerPolicyOptions, registry: BreakerRe
       };
       decide(op, EVENTS.BREAKER_TRANSITION.name, attributes);
     };
-    const stateBefore = breaker.state;
-    const permit = breaker.tryAcquire();
-    transition(stateBefore, breaker.state);
+    // Records the transitions `fn` makes, synchronously, as this operation's. (Comparing `state`
+    // before and after would miss open → half_open: reading `state` is what makes that transition.)
+    const observe = <T>(fn: () => T): T => {
+      const unsubscribe = breaker.onTransition(transition);
+      try {
+        return fn();
+      } finally {
+        unsubscribe();
+      }
+    };
+    const permit = observe(() => breaker.tryAcquire());
     if (permit === undefined) {
+      const state = breaker.state;
       op.telemetry.safely('breaker_metrics', () =>
         op.telemetry.instruments.breakerRejections.add(1, { [A.ANTHROPIC_BREAKER_KEY]: key }),
       );
       decide(op, EVENTS.BREAKER_REJECTED.name, {
         [A.ANTHROPIC_BREAKER_KEY]: key,
-        [A.ANTHROPIC_BREAKER_STATE]: breaker.state,
+        [A.ANTHROPIC_BREAKER_STATE]: state,
       });
       const retryAfterMs = breaker.retryAfterMs();
       const response = policyResponse(
         'circuit_open',
-        `claude-otel-middleware: circuit breaker ${key} is ${breaker.state.replace('_', '-')}; not sent (retry in ${Math.ceil(retryAfterMs)} ms)`,
+        `claude-otel-middleware: circuit breaker ${key} is ${state.replace('_', '-')}; not sent (retry in ${Math.ceil(retryAfterMs)} ms)`,
         { retryable: false, retryAfterMs },
       );
       return answered(plan, response, 'circuit_open');
     }
-    const handle = await next(plan);
-    const before = breaker.state;
+    let handle: AttemptHandle;
+    try {
+      handle = await next(plan);
+    } catch (error) {
+      // No outcome to count, but the permit must be settled: an unsettled half-open probe would
+      // keep the breaker half-open, rejecting everything, for good.
+      permit.ignore();
+      throw error;
+    }
+    const classifyOptions = { rateLimitCountsAsFailure: options.rateLimitCountsAsFailure ?? false };
     const c = handle.ok
       ? classify(
           {
@@ -100,16 +117,18 @@ export function breakerPolicy(options: BreakerPolicyOptions, registry: BreakerRe
             errorType: handle.errorType,
           },
           Date.now(),
-          { rateLimitCountsAsFailure: options.rateLimitCountsAsFailure ?? false },
+          classifyOptions,
         )
       : classify(
           { kind: 'error', error: handle.error, errorType: handle.errorType ?? 'connection_error' },
           Date.now(),
+          classifyOptions,
         );
-    if (c.errorType === undefined) permit.success();
-    else if (c.countsAsFailure) permit.failure();
-    else permit.ignore();
-    transition(before, breaker.state);
+    observe(() => {
+      if (c.errorType === undefined) permit.success();
+      else if (c.countsAsFailure) permit.failure();
+      else permit.ignore();
+    });
     return handle;
   };
 }

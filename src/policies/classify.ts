@@ -79,8 +79,6 @@ export const TAXONOMY: readonly TaxonomyEntry[] = Object.freeze([
   row('idle_timeout', undefined, true, true, 'Our idle timeout between chunks fired.'),
   row('total_timeout', undefined, false, true, 'Our total timeout fired: the deadline is spent.'),
   row('circuit_open', undefined, false, false, 'Rejected by an open circuit breaker without a request.'),
-  row('retry_budget_exhausted', undefined, false, false, 'The client-wide retry budget refused a retry.'),
-  row('deadline_exceeded', undefined, false, false, "The operation's deadline leaves no time to retry."),
   row(
     'retry_after_exceeds_deadline',
     undefined,

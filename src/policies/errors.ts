@@ -20,8 +20,6 @@ export type TimeoutKind = 'connect' | 'first_chunk' | 'idle' | 'total';
 /** Error types of the failures a policy produces (the `error.type` of their spans and bodies). */
 export type PolicyErrorType =
   | 'circuit_open'
-  | 'retry_budget_exhausted'
-  | 'deadline_exceeded'
   | 'retry_after_exceeds_deadline'
   | 'connection_error'
   | 'timeout'
@@ -52,7 +50,6 @@ export interface ClaudeOtelErrorInfo {
 
 const STATUS: Record<string, number> = {
   circuit_open: 503,
-  retry_budget_exhausted: 503,
   connection_error: 502,
 };
 

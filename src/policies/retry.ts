@@ -10,7 +10,7 @@ import type { AttemptHandle, AttemptPlan } from '../recorder.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import type { RetryBudget } from './budget.js';
-import { classify } from './classify.js';
+import { classify, isRateLimit } from './classify.js';
 import { ClaudeTimeoutError, type PolicyErrorType, policyResponse, withShouldRetry } from './errors.js';
 import type { Classification } from './types.js';
 
@@ -89,7 +89,11 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
       }
       const errorType = c.errorType;
       if (!c.retryable) return finalFailure(plan, handle, errorType);
-      budget?.onFailure();
+      // A rate limit that says when to come back is paced by the server, not by us: it waits as told
+      // and neither spends nor needs the retry budget (a wall of 429s would otherwise spend it and
+      // turn invitations to retry into failures).
+      const serverPaced = isRateLimit(errorType) && c.retryAfterS !== undefined;
+      if (!serverPaced) budget?.onFailure();
       const giveUp = (reason: string, delayMs?: number): AttemptHandle => {
         const attributes: Attributes = { [A.ERROR_TYPE]: errorType, 'anthropic.retry.reason': reason };
         if (delayMs !== undefined) attributes[A.ANTHROPIC_RETRY_DELAY] = delayMs / 1000;
@@ -97,14 +101,19 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
         return finalFailure(plan, handle, errorType);
       };
       if (attempt + 1 >= maxAttempts) return giveUp('max_attempts');
-      if (budget !== undefined && !budget.canRetry()) {
+      if (!serverPaced && budget !== undefined && !budget.canRetry()) {
         op.telemetry.safely('budget_metric', () =>
           instruments().retryBudgetExhausted.add(1, { [A.ERROR_TYPE]: errorType }),
         );
         return giveUp('retry_budget_exhausted');
       }
-      const serverWaitMs = c.retryAfterS !== undefined ? c.retryAfterS * 1000 : undefined;
-      const delayMs = serverWaitMs ?? backoff.next(errorType);
+      // Rounded to the microsecond: `retry-after-ms: 64724` is 64.724 s, and 64.724 × 1000 is
+      // 64724.00000000001, which would be answered as `retry-after-ms: 64725`.
+      const serverWaitMs = c.retryAfterS !== undefined ? Math.round(c.retryAfterS * 1e6) / 1e3 : undefined;
+      // A 529 is an overload whatever its body said: without an API error body its `error.type` is
+      // the status (`'529'`), which must back off as hard as an `overloaded_error`.
+      const overloaded = handle.ok && handle.response.status === 529;
+      const delayMs = serverWaitMs ?? backoff.next(overloaded ? 'overloaded_error' : errorType);
       const source = serverWaitMs !== undefined ? 'retry_after' : 'backoff';
       const leftMs = op.deadlineAt - op.clock.now();
       if (delayMs >= leftMs) {

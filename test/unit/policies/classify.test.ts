@@ -49,8 +49,6 @@ const ERROR_RULES: readonly [string, boolean, boolean][] = [
   ['idle_timeout', true, true],
   ['total_timeout', false, true],
   ['circuit_open', false, false],
-  ['retry_budget_exhausted', false, false],
-  ['deadline_exceeded', false, false],
   ['retry_after_exceeds_deadline', false, false],
 ];
 
@@ -261,8 +259,8 @@ describe('classify: responses', () => {
       retryable: false,
       countsAsFailure: false,
     });
-    expect(classify(response(503, {}, 'retry_budget_exhausted'), NOW)).toMatchObject({
-      retryable: false,
+    expect(classify(response(429, {}, 'retry_after_exceeds_deadline'), NOW)).toMatchObject({
+      retryable: true,
       countsAsFailure: false,
     });
     expect(classify(response(504, {}, 'total_timeout'), NOW)).toMatchObject({

@@ -1,0 +1,289 @@
+/**
+ * Runs one scenario with one variant: a fresh fake Claude API (in process) whose faults come from
+ * the scenario, a fresh client (real `@anthropic-ai/sdk` over our fetch from the BUILT package), and
+ * a workload issued on a fixed schedule with a cap on requests in flight. Returns what the client
+ * saw (per request), what the server got (`fake.requests`) and the policy decisions recorded as
+ * span events (breaker transitions with their times, rejections, retries given up, timeouts).
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import type { Context } from '@opentelemetry/api';
+import { type ReadableSpan, type Span, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { ClaudeFetchOptions, Clock, Timer } from '../../src/index.js';
+import type { Fault, RecordedRequest } from '../../src/testing/index.js';
+import { invalidRequest, type Scenario, seededRandom } from './scenarios.js';
+
+// The built package, as users run it (`npm run bench:resilience` builds first). Typed from the sources.
+const lib = (await import(
+  new URL('../../dist/index.js', import.meta.url).href
+)) as typeof import('../../src/index.js');
+const testing = (await import(
+  new URL('../../dist/testing/index.js', import.meta.url).href
+)) as typeof import('../../src/testing/index.js');
+
+export type Variant = 'sdk' | 'ours';
+
+export interface WorkloadConfig {
+  requests: number;
+  /** Real ms between two scheduled request starts. */
+  intervalMs: number;
+  /** Most requests in flight; a request due while all slots are taken waits for one. */
+  concurrency: number;
+  /** Real ms the fake waits before every response's headers (the API's own latency). */
+  latencyMs: number;
+  seed: number;
+  /** Real ms per ms of policy time (e.g. 0.01: a 30 s open breaker lasts 300 ms). */
+  timeScale: number;
+  /** Our timeouts, in policy ms. */
+  timeouts: NonNullable<ClaudeFetchOptions['timeouts']>;
+}
+
+/** Epoch milliseconds with sub-millisecond precision (comparable with span event times). */
+export const nowEpochMs = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * The policies' clock: real timers, but time runs `1 / scale` times faster. `now()` advances by
+ * `elapsed / scale`, `sleep(ms)` and `setTimer(fn, ms)` take `ms · scale` of real time, so backoff
+ * sleeps, breaker open durations and our timeouts are consistent with each other, only faster.
+ */
+export function scaledClock(scale: number): Clock {
+  const origin = performance.now();
+  const real = (ms: number): number => Math.max(0, ms) * scale;
+  return {
+    now: () => origin + (performance.now() - origin) / scale,
+    sleep(ms: number, signal?: AbortSignal): Promise<void> {
+      return new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const onAbort = (): void => {
+          clearTimeout(timer);
+          reject(signal?.reason);
+        };
+        const timer = setTimeout(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        }, real(ms));
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    },
+    setTimer(fn: () => void, ms: number): Timer {
+      const timer = setTimeout(fn, real(ms));
+      timer.unref();
+      return { cancel: () => clearTimeout(timer) };
+    },
+  };
+}
+
+export interface Transition {
+  /** Epoch ms of the span event. */
+  at: number;
+  from: string;
+  to: string;
+}
+
+/** Collects the policy events of every span as it ends. */
+class PolicyEvents implements SpanProcessor {
+  readonly transitions: Transition[] = [];
+  /** Event counts by `name` or `name:detail` (the retry give-up reason, the timeout kind). */
+  readonly counts = new Map<string, number>();
+
+  onStart(_span: Span, _parentContext: Context): void {}
+
+  onEnd(span: ReadableSpan): void {
+    for (const event of span.events) {
+      const a = event.attributes ?? {};
+      let key = event.name;
+      if (event.name === 'anthropic.circuit_breaker.transition') {
+        const [s, ns] = event.time;
+        this.transitions.push({
+          at: s * 1000 + ns / 1e6,
+          from: String(a['anthropic.circuit_breaker.from']),
+          to: String(a['anthropic.circuit_breaker.to']),
+        });
+        key = `${event.name}:${String(a['anthropic.circuit_breaker.to'])}`;
+      } else if (event.name === 'anthropic.retry.given_up') {
+        key = `${event.name}:${String(a['anthropic.retry.reason'])}`;
+      } else if (event.name === 'anthropic.timeout') {
+        key = `${event.name}:${String(a['anthropic.timeout.kind'])}`;
+      }
+      this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+    }
+  }
+
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+export interface RequestResult {
+  index: number;
+  /** Epoch ms when the SDK call started. */
+  issuedAt: number;
+  /** From the SDK call's start to its end (the last stream event), ms. */
+  latencyMs: number;
+  ok: boolean;
+  /** Failures: what the caller got, e.g. `503 service_unavailable`, `circuit_open`. */
+  error: string | undefined;
+}
+
+export interface RunResult {
+  scenario: Scenario;
+  variant: Variant;
+  results: RequestResult[];
+  /** The fake's `/v1/messages` requests of this workload, in arrival order. */
+  server: RecordedRequest[];
+  transitions: Transition[];
+  eventCounts: Map<string, number>;
+  wallMs: number;
+  /** Most requests in flight at once. */
+  maxInFlight: number;
+}
+
+const MARKER = /\[bench#(\d+)\]/;
+
+/** The workload index a request carries in its message text. */
+export function workloadIndex(request: RecordedRequest): number | undefined {
+  const body = request.body as { messages?: Array<{ content?: unknown }> } | undefined;
+  const content = body?.messages?.[0]?.content;
+  const match = typeof content === 'string' ? MARKER.exec(content) : null;
+  return match ? Number(match[1]) : undefined;
+}
+
+/** What the caller got, in a few words. */
+function describeError(error: unknown): string {
+  const own = lib.claudeOtelErrorOf(error);
+  if (own !== undefined) return String(own.type);
+  const e = error as { status?: unknown; error?: { error?: { type?: unknown } } } | null;
+  const type = e?.error?.error?.type;
+  if (typeof e?.status === 'number') return `${e.status}${typeof type === 'string' ? ` ${type}` : ''}`;
+  return error instanceof Error ? error.name : String(error);
+}
+
+/** A counting semaphore. */
+class Slots {
+  #free: number;
+  readonly #waiting: Array<() => void> = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+const MODEL = 'claude-sonnet-4-6';
+
+export async function runScenario(
+  scenario: Scenario,
+  variant: Variant,
+  config: WorkloadConfig,
+): Promise<RunResult> {
+  const attempts = new Map<number, number>();
+  const fake = await testing.startFakeClaude({
+    seed: config.seed,
+    faultFor: (request): Fault | undefined => {
+      if (request.path !== '/v1/messages') return undefined;
+      const index = workloadIndex(request);
+      if (index === undefined) return undefined;
+      const attempt = attempts.get(index) ?? 0;
+      attempts.set(index, attempt + 1);
+      const fault = scenario.fault(index, attempt) ?? invalidRequest(config.seed, index);
+      return { delayHeadersMs: config.latencyMs, ...fault };
+    },
+  });
+  const events = new PolicyEvents();
+  const tracerProvider = new TracerProvider({ spanProcessors: [events] });
+  const fetch =
+    variant === 'sdk'
+      ? lib.createClaudeFetch({ tracerProvider })
+      : lib.createClaudeFetch({
+          tracerProvider,
+          retry: true,
+          breaker: true,
+          timeouts: config.timeouts,
+          clock: scaledClock(config.timeScale),
+          random: seededRandom(config.seed),
+        });
+  // The SDK at its defaults (maxRetries 2, its own backoff) in both variants.
+  const client = new Anthropic({ apiKey: 'bench-key', baseURL: fake.url, fetch });
+
+  const call = async (index: number): Promise<void> => {
+    const content = `[bench#${index}] Summarise the plot of Hamlet in one sentence.`;
+    const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content }] };
+    if (scenario.stream) {
+      const stream = await client.messages.create({ ...params, stream: true });
+      for await (const _event of stream) {
+        // consume every event
+      }
+    } else {
+      await client.messages.create(params);
+    }
+  };
+
+  const results: RequestResult[] = [];
+  const slots = new Slots(config.concurrency);
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const running: Promise<void>[] = [];
+  const start = performance.now();
+  for (let index = 0; index < config.requests; index++) {
+    const due = start + index * config.intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await slots.acquire();
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    const issuedAt = nowEpochMs();
+    const t0 = performance.now();
+    running.push(
+      call(index)
+        .then(
+          () => {
+            results.push({ index, issuedAt, latencyMs: performance.now() - t0, ok: true, error: undefined });
+          },
+          (error: unknown) => {
+            results.push({
+              index,
+              issuedAt,
+              latencyMs: performance.now() - t0,
+              ok: false,
+              error: describeError(error),
+            });
+          },
+        )
+        .finally(() => {
+          inFlight--;
+          slots.release();
+        }),
+    );
+  }
+  await Promise.all(running);
+  const wallMs = performance.now() - start;
+  // Attempt spans end when their bodies do; give the last ones a moment.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await tracerProvider.forceFlush();
+  const server = fake.requests.filter((r) => r.path === '/v1/messages' && workloadIndex(r) !== undefined);
+  await fake.close();
+  await tracerProvider.shutdown();
+  results.sort((a, b) => a.index - b.index);
+  events.transitions.sort((a, b) => a.at - b.at);
+  return {
+    scenario,
+    variant,
+    results,
+    server,
+    transitions: events.transitions,
+    eventCounts: events.counts,
+    wallMs,
+    maxInFlight,
+  };
+}

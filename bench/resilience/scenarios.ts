@@ -1,0 +1,139 @@
+/**
+ * The scenarios of the resilience benchmark. A fault is a pure function of the workload index of a
+ * request (carried in its message text) and of how many times the fake has already seen that index
+ * (the attempt), hashed with the seed: the same seed gives the same faults whatever the timing and
+ * whichever variant (SDK retries or ours) sends the attempts.
+ *
+ * A phase (burst, rate limit, outage) is a window of workload indices: a request issued in the
+ * window fails on every attempt (its retries come within the same outage), a request issued after
+ * it succeeds. Requests are issued on a fixed schedule, so a window is also a stretch of time.
+ */
+import type { Fault } from '../../src/testing/index.js';
+
+/** A deterministic number in [0, 1) for these parts (FNV-1a, then a mulberry32 round). */
+export function hashUnit(...parts: Array<string | number>): number {
+  let h = 0x811c9dc5;
+  for (const ch of parts.join('\u0000')) {
+    h ^= ch.codePointAt(0) ?? 0;
+    h = Math.imul(h, 0x01000193);
+  }
+  let t = (h + 0x6d2b79f5) | 0;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+
+/** A seeded random source for our policies' jitter (mulberry32). */
+export function seededRandom(seed: number): () => number {
+  let a = Math.floor(hashUnit('jitter', seed) * 4294967296) >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export interface ScenarioConfig {
+  /** Workload size. */
+  requests: number;
+  seed: number;
+  /** How long a stalled stream pauses, in real ms. */
+  stallMs: number;
+}
+
+export interface Scenario {
+  /** Short key (`RESILIENCE_ONLY` selects by it). */
+  key: 'steady' | 'burst' | 'rate-limit' | 'outage' | 'stall';
+  /** Title for the table. */
+  title: string;
+  /** One line on what the fake does. */
+  description: string;
+  /** Whether the workload streams (`stream: true`, consumed with `for await`). */
+  stream: boolean;
+  /** The fault phase, as workload indices [start, end); none for steady faults. */
+  window: { start: number; end: number } | undefined;
+  /** Whether the phase should open a circuit breaker (times are reported). */
+  breakerPhase: boolean;
+  /** The fault for attempt `attempt` (0-based, as the fake counts them) of workload request `index`. */
+  fault(index: number, attempt: number): Fault | undefined;
+}
+
+/**
+ * Background for every scenario: 2 % of the requests are invalid (400 `invalid_request_error` on
+ * every attempt), which no one should ever resend. Server-wide faults take precedence.
+ */
+export function invalidRequest(seed: number, index: number): Fault | undefined {
+  return hashUnit(seed, 'invalid', index) < 0.02
+    ? { status: 400, errorType: 'invalid_request_error' }
+    : undefined;
+}
+
+function windowOf(requests: number, from: number, to: number): { start: number; end: number } {
+  return { start: Math.floor(requests * from), end: Math.floor(requests * to) };
+}
+
+const inWindow = (w: { start: number; end: number }, index: number): boolean =>
+  index >= w.start && index < w.end;
+
+export function scenarios(config: ScenarioConfig): Scenario[] {
+  const { requests, seed, stallMs } = config;
+  const burst = windowOf(requests, 0.4, 0.5);
+  const limited = windowOf(requests, 0.3, 0.55);
+  const outage = windowOf(requests, 0.25, 0.55);
+  return [
+    {
+      key: 'steady',
+      title: '1. steady 5 % 529',
+      description: 'each attempt gets 529 overloaded_error with probability 5 % (no retry-after)',
+      stream: false,
+      window: undefined,
+      breakerPhase: false,
+      fault: (index, attempt) =>
+        hashUnit(seed, 'steady', index, attempt) < 0.05 ? { status: 529 } : undefined,
+    },
+    {
+      key: 'burst',
+      title: '2. burst of 100 % 529',
+      description: `requests #${burst.start}–#${burst.end - 1} get 529 on every attempt, then healthy`,
+      stream: false,
+      window: burst,
+      breakerPhase: true,
+      fault: (index) => (inWindow(burst, index) ? { status: 529 } : undefined),
+    },
+    {
+      key: 'rate-limit',
+      title: '3. 429 with retry-after: 1',
+      description: `requests #${limited.start}–#${limited.end - 1}: first attempt 429 rate_limit_error with retry-after: 1, the next succeeds`,
+      stream: false,
+      window: limited,
+      breakerPhase: false,
+      fault: (index, attempt) =>
+        inWindow(limited, index) && attempt === 0
+          ? { status: 429, headers: { 'retry-after': '1' } }
+          : undefined,
+    },
+    {
+      key: 'outage',
+      title: '4. full outage (503), then recovery',
+      description: `requests #${outage.start}–#${outage.end - 1} get 503 (a proxy's HTML page) on every attempt, then healthy`,
+      stream: false,
+      window: outage,
+      breakerPhase: true,
+      fault: (index) => (inWindow(outage, index) ? { status: 503, body: 'html' } : undefined),
+    },
+    {
+      key: 'stall',
+      title: '5. stalled streams',
+      description: `streams; 10 % of them stall ${stallMs} ms (real) after 5 events, then finish`,
+      stream: true,
+      window: undefined,
+      breakerPhase: false,
+      fault: (index, attempt) =>
+        attempt === 0 && hashUnit(seed, 'stall', index) < 0.1
+          ? { stall: { afterEvents: 5, ms: stallMs } }
+          : undefined,
+    },
+  ];
+}
