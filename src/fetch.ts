@@ -16,11 +16,11 @@ import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
 import { TokenBucketRetryBudget } from './policies/budget.js';
 import { systemClock } from './policies/clock.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
-import { retryPolicy } from './policies/retry.js';
+import { decide, retryPolicy } from './policies/retry.js';
 import { type ClaudeRequest, readRequest } from './request.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
-import { A } from './telemetry/names.js';
+import { A, EVENTS } from './telemetry/names.js';
 import { totalInput } from './usage.js';
 
 /** The fetch signature the SDK calls. */
@@ -204,9 +204,20 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       retrying: retry !== undefined,
       attempts: 0,
     };
-    const send = compose(op, policies, (p) => {
+    const send = compose(op, policies, async (p) => {
       op.attempts++;
-      return sendAttempt(env, req, { ...p, signal }, parent);
+      const handle = await sendAttempt(env, req, { ...p, signal }, parent);
+      // A timeout of ours is a decision too: record it on the operation as well as on the attempt.
+      handle.done.then(
+        (result) => {
+          const kind = result.errorType?.endsWith('_timeout') ? result.errorType.slice(0, -8) : undefined;
+          if (kind !== undefined && kind !== 'request') {
+            decide(op, EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: kind });
+          }
+        },
+        () => undefined,
+      );
+      return handle;
     });
     const finish = (result: AttemptResult | undefined, error?: unknown): void => {
       deadlineTimer?.cancel();

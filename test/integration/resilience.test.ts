@@ -302,6 +302,12 @@ describe('timeouts', () => {
     await settle();
     const failed = attempts().find((s) => s.attributes['error.type'] !== undefined);
     expect(failed?.attributes['error.type']).toBe('connect_timeout');
+    const [op] = operations();
+    expect(
+      op?.events
+        .filter((e) => e.name === 'anthropic.timeout')
+        .map((e) => e.attributes?.['anthropic.timeout.kind']),
+    ).toEqual(['connect']);
     expect(await otel.counterSum('anthropic.client.timeouts', { 'anthropic.timeout.kind': 'connect' })).toBe(
       1,
     );
