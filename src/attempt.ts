@@ -36,6 +36,11 @@ export type { AttemptEnv, AttemptHandle, AttemptPlan, AttemptResult } from './re
 /** The key `@opentelemetry/core`'s `suppressTracing` sets; HTTP instrumentations honour it. */
 const SUPPRESS_TRACING_KEY = createContextKey('OpenTelemetry SDK Context Key SUPPRESS_TRACING');
 
+/** `ctx` with tracing suppressed (what `@opentelemetry/core`'s `suppressTracing` does). */
+export function suppressTracing(ctx: Context): Context {
+  return ctx.setValue(SUPPRESS_TRACING_KEY, true);
+}
+
 const headerSetter = {
   set(carrier: Headers, key: string, value: string): void {
     carrier.set(key, value);
@@ -179,9 +184,7 @@ export async function sendAttempt(
   const timeouts = armTimeouts(env, rec, plan.signal ?? req.signal);
   const init: RequestInit = { ...req.init, method: req.method, headers, body: plan.body };
   if (timeouts.signal) init.signal = timeouts.signal;
-  const fetchContext = env.suppressInnerHttpSpans
-    ? spanContext.setValue(SUPPRESS_TRACING_KEY, true)
-    : spanContext;
+  const fetchContext = env.suppressInnerHttpSpans ? suppressTracing(spanContext) : spanContext;
   let response: Response;
   try {
     const fetchImpl = env.baseFetch();

@@ -9,22 +9,83 @@ import {
   type AttemptPlan,
   type AttemptResult,
   sendAttempt,
+  suppressTracing,
 } from './attempt.js';
 import type { ClaudeFetchOptions } from './options.js';
 import { compose, type Operation, type Policy } from './pipeline.js';
 import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
 import { TokenBucketRetryBudget } from './policies/budget.js';
+import { cachePolicy } from './policies/cache-policy.js';
 import { systemClock } from './policies/clock.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
+import { ModelFallback } from './policies/fallback.js';
+import { fallbackPolicy } from './policies/fallback-policy.js';
+import { regionPolicy, watchRegionHealth } from './policies/region-policy.js';
+import { RegionProber, RegionRouter } from './policies/regions.js';
 import { decide, retryPolicy } from './policies/retry.js';
-import { type ClaudeRequest, readRequest } from './request.js';
+import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
-import { A, EVENTS } from './telemetry/names.js';
+import { A, EVENTS, SPANS } from './telemetry/names.js';
 import { totalInput } from './usage.js';
 
-/** The fetch signature the SDK calls. */
-export type ClaudeFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+/** The fetch signature the SDK calls, plus `shutdown()` (stops the region health probes, if any). */
+export type ClaudeFetch = ((input: string | URL | Request, init?: RequestInit) => Promise<Response>) & {
+  shutdown(): void;
+};
+
+/** The credentials of a request, kept in memory for the health probes (never recorded). */
+function authHeaders(headers: HeadersInit | undefined): Headers | undefined {
+  const all = new Headers(headers);
+  const out = new Headers();
+  for (const name of ['x-api-key', 'authorization', 'anthropic-version']) {
+    const value = all.get(name);
+    if (value !== null) out.set(name, value);
+  }
+  return out;
+}
+
+/** One health probe: `GET {baseURL}{path}`, up when anything below 500 answers. */
+async function probeRegion(
+  telemetry: Telemetry,
+  baseFetch: () => typeof globalThis.fetch,
+  baseURL: string,
+  name: string,
+  path: string,
+  auth: Headers | undefined,
+  signal: AbortSignal,
+): Promise<boolean> {
+  const url = new URL(path.replace(/^\//, ''), baseURL.endsWith('/') ? baseURL : `${baseURL}/`);
+  const span = telemetry.safely('probe_span', () =>
+    telemetry.tracer.startSpan(SPANS.PROBE.name, {
+      kind: SpanKind.CLIENT,
+      attributes: {
+        [A.ANTHROPIC_PROBE]: true,
+        [A.ANTHROPIC_REGION]: name,
+        [A.HTTP_REQUEST_METHOD]: 'GET',
+        [A.URL_FULL]: redactUrl(url),
+        [A.SERVER_ADDRESS]: url.hostname,
+      },
+    }),
+  );
+  try {
+    const ctx = suppressTracing(context.active());
+    const response = await context.with(ctx, () => baseFetch()(url.href, { headers: auth, signal }));
+    await response.body?.cancel().catch(() => undefined);
+    span?.setAttribute(A.HTTP_RESPONSE_STATUS_CODE, response.status);
+    const up = response.status < 500;
+    if (!up) span?.setStatus({ code: SpanStatusCode.ERROR, message: String(response.status) });
+    return up;
+  } catch (error) {
+    span?.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: error instanceof Error ? error.message : String(error),
+    });
+    return false;
+  } finally {
+    span?.end();
+  }
+}
 
 const DEFAULT_CONTENT_LENGTH = 16_384;
 
@@ -129,12 +190,38 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     },
     clock,
   };
-  // Policies, outermost first: retries around the breaker around each attempt.
+  // Policies, outermost first: the cache around model fallbacks around retries around region
+  // failover around the breaker around each attempt.
   const policies: Policy[] = [];
+  const cache = options.cache === true ? {} : options.cache || undefined;
+  if (cache !== undefined) policies.push(cachePolicy(cache, clock));
+  if (options.fallback !== undefined)
+    policies.push(fallbackPolicy(new ModelFallback(options.fallback, clock)));
   const retry = options.retry === true ? {} : options.retry || undefined;
   if (retry !== undefined) {
     const budget = retry.budget === false ? undefined : new TokenBucketRetryBudget(retry.budget);
     policies.push(retryPolicy(retry, budget));
+  }
+  const regions = Array.isArray(options.regions) ? { list: options.regions } : options.regions;
+  let lastAuth: Headers | undefined;
+  let prober: RegionProber | undefined;
+  if (regions !== undefined) {
+    const router = new RegionRouter(regions.list, regions, clock, random);
+    watchRegionHealth(router, telemetry);
+    policies.push(regionPolicy(router));
+    const probe = regions.probe === true ? {} : regions.probe || undefined;
+    if (probe !== undefined) {
+      const path = probe.path ?? '/v1/models';
+      prober = new RegionProber(
+        router,
+        (region, signal) =>
+          probeRegion(telemetry, baseFetch, region.baseURL, region.name, path, lastAuth, signal),
+        probe,
+        clock,
+        random,
+      );
+      prober.start();
+    }
   }
   const breaker = options.breaker === true ? {} : options.breaker || undefined;
   if (breaker !== undefined) policies.push(breakerPolicy(breaker, createBreakers(breaker, clock, telemetry)));
@@ -142,7 +229,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   const fixedRegion = options.region;
   const ignore = options.ignoreRequest;
 
-  return async function claudeFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const claudeFetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     let req: ClaudeRequest;
     try {
       req = readRequest(input, init);
@@ -151,6 +238,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       telemetry.failed('read_request', error);
       return baseFetch()(input, init);
     }
+    if (prober !== undefined) lastAuth = authHeaders(req.headers);
     const startedAt = performance.now();
     const plan: AttemptPlan = {
       url: req.url,
@@ -253,4 +341,9 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     if (!handle.ok) throw handle.error;
     return handle.response;
   };
+  return Object.assign(claudeFetch, {
+    shutdown(): void {
+      prober?.stop();
+    },
+  });
 }

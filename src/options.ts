@@ -5,6 +5,9 @@
 import type { MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
 import type { BreakerPolicyOptions } from './policies/breaker-policy.js';
 import type { RetryBudgetOptions } from './policies/budget.js';
+import type { CacheOptions } from './policies/cache.js';
+import type { FallbackOptions } from './policies/fallback.js';
+import type { ProbeOptions, RegionConfig, RegionHealthOptions } from './policies/regions.js';
 import type { RetryOptions } from './policies/retry.js';
 import type { Clock, Random } from './policies/types.js';
 import type { ClaudeRequest } from './request.js';
@@ -18,6 +21,19 @@ export interface RetryPolicyOptions extends RetryOptions {
    * state and fail fast during an outage. Default: on, 100 tokens, ratio 0.1. `false`: unlimited.
    */
   budget?: RetryBudgetOptions | false;
+}
+
+/** Regions to fail over between, with their health settings. */
+export interface RegionsOptions extends RegionHealthOptions {
+  /** The endpoints, e.g. `[{ name: 'primary', baseURL: 'https://api.anthropic.com' }, …]`. */
+  list: RegionConfig[];
+  /**
+   * Active health probes: `GET {baseURL}{path}` (default `/v1/models`) every `intervalMs` (30 s,
+   * ±20 % jitter) with a timeout (5 s), sent with the API key of the latest request (held in memory,
+   * never recorded). A region counts as up when the probe gets any answer below 500. Probes are
+   * traced as `anthropic.region.probe` spans and are not counted as user traffic. Default: off.
+   */
+  probe?: (ProbeOptions & { path?: string }) | boolean;
 }
 
 /** Timeouts, in ms; each unset one is off. */
@@ -114,6 +130,28 @@ export interface ClaudeFetchOptions {
    * Default: off.
    */
   breaker?: BreakerPolicyOptions | boolean;
+  /**
+   * Multi-region failover: each attempt goes to the healthiest region by priority (its URL rewritten
+   * to the region's `baseURL`); a region whose breaker is open is skipped at once, one that failed
+   * goes to the back for the next attempt; failback to the preferred region once it has been
+   * healthy for `failbackAfterMs` (30 s). Refuses Bedrock hosts (their SigV4 signature covers the
+   * host). Default: off (the SDK's `baseURL` only).
+   */
+  regions?: RegionConfig[] | RegionsOptions;
+  /**
+   * Model fallback chain: when the request's model fails after its retries with a triggering error
+   * (overload, server errors, an open breaker, connection errors, timeouts — never the caller's
+   * 4xx), the next model of `models` is tried, its name written into the body. `stickyMs` keeps using
+   * the fallback for a while. Default: off.
+   */
+  fallback?: FallbackOptions;
+  /**
+   * Cached responses: successful non-streamed messages are kept (in memory, LRU with TTL, 10 min,
+   * 1000 entries, by default) under a hash of the request body, and served — replayed as SSE for a
+   * streamed request — only when everything else failed. Marked by `x-claude-otel-cache: hit`.
+   * `true` for the defaults. Default: off.
+   */
+  cache?: CacheOptions | boolean;
   /** Timeouts. Default: none of ours (the SDK's own 10-minute timeout still applies). */
   timeouts?: TimeoutOptions;
   /** The clock of the policies (tests drive time through it). Default: the real clock. */

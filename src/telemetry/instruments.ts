@@ -31,6 +31,8 @@ export interface Instruments {
   readonly breakerTransitions: Counter;
   readonly breakerRejections: Counter;
   readonly timeouts: Counter;
+  readonly fallbacks: Counter;
+  readonly cacheLookups: Counter;
 }
 
 /** Breaker states by key, observed by the state gauge. */
@@ -51,7 +53,12 @@ function counter(meter: Meter, spec: MetricSpec): Counter {
 /** Last rate-limit headroom seen, by resource and region: observed at collection time, not per request. */
 type Headroom = Map<string, Map<string, { value: number; attributes: Attributes }>>;
 
-function createInstruments(meter: Meter, headroom: Headroom, breakers: BreakerStates): Instruments {
+function createInstruments(
+  meter: Meter,
+  headroom: Headroom,
+  breakers: BreakerStates,
+  regions: BreakerStates,
+): Instruments {
   meter
     .createObservableGauge(METRICS.BREAKER_STATE.name, {
       unit: METRICS.BREAKER_STATE.unit,
@@ -59,6 +66,14 @@ function createInstruments(meter: Meter, headroom: Headroom, breakers: BreakerSt
     })
     .addCallback((result) => {
       for (const { value, attributes } of breakers.values()) result.observe(value, attributes);
+    });
+  meter
+    .createObservableGauge(METRICS.REGION_HEALTH.name, {
+      unit: METRICS.REGION_HEALTH.unit,
+      description: METRICS.REGION_HEALTH.brief,
+    })
+    .addCallback((result) => {
+      for (const { value, attributes } of regions.values()) result.observe(value, attributes);
     });
   meter
     .createObservableGauge(METRICS.RATELIMIT_REMAINING.name, {
@@ -84,6 +99,8 @@ function createInstruments(meter: Meter, headroom: Headroom, breakers: BreakerSt
     breakerTransitions: counter(meter, METRICS.BREAKER_TRANSITIONS),
     breakerRejections: counter(meter, METRICS.BREAKER_REJECTIONS),
     timeouts: counter(meter, METRICS.TIMEOUTS),
+    fallbacks: counter(meter, METRICS.FALLBACKS),
+    cacheLookups: counter(meter, METRICS.CACHE_LOOKUPS),
   };
 }
 
@@ -96,6 +113,8 @@ export class Telemetry {
   private readonly headroom: Headroom = new Map();
   /** Breaker states by key, for the state gauge. */
   readonly breakerStates: BreakerStates = new Map();
+  /** Region health by name (1 healthy, 0 unhealthy), for the region health gauge. */
+  readonly regionStates: BreakerStates = new Map();
 
   constructor(
     tracerProvider: TracerProvider | undefined,
@@ -116,6 +135,7 @@ export class Telemetry {
         provider.getMeter(INSTRUMENTATION_SCOPE, VERSION),
         this.headroom,
         this.breakerStates,
+        this.regionStates,
       );
       this.cachedProvider = provider;
     }

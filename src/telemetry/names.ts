@@ -247,6 +247,54 @@ export const ATTRIBUTES = {
     'library',
     '`connect` (until response headers), `first_chunk`, `idle` (between chunks) or `total` (the operation deadline).',
   ),
+  ANTHROPIC_FALLBACK_KIND: attr(
+    'anthropic.fallback.kind',
+    'string',
+    'library',
+    '`region` (failover to another endpoint), `model` (the next model of the chain) or `cache` (a cached response served).',
+  ),
+  ANTHROPIC_FALLBACK_FROM: attr(
+    'anthropic.fallback.from',
+    'string',
+    'library',
+    'The region or model given up (for `cache`: the model).',
+  ),
+  ANTHROPIC_FALLBACK_TO: attr(
+    'anthropic.fallback.to',
+    'string',
+    'library',
+    'The region or model used instead (`cache` for the cache).',
+  ),
+  ANTHROPIC_FALLBACK_REASON: attr(
+    'anthropic.fallback.reason',
+    'string',
+    'library',
+    'The `error.type` that caused it (`circuit_open` when a breaker rerouted it, `unhealthy` when health did).',
+  ),
+  ANTHROPIC_REGION_HEALTH: attr(
+    'anthropic.region.health',
+    'string',
+    'library',
+    '`healthy` or `unhealthy` (on health events; the gauge uses 1 and 0).',
+  ),
+  ANTHROPIC_CACHE_RESULT: attr(
+    'anthropic.cache.result',
+    'string',
+    'library',
+    '`hit` or `miss` (on `anthropic.client.cache.lookups`).',
+  ),
+  ANTHROPIC_CACHE_HIT: attr(
+    'anthropic.cache.hit',
+    'boolean',
+    'library',
+    'On the operation span: the answer came from the response cache (the response also carries `x-claude-otel-cache: hit`).',
+  ),
+  ANTHROPIC_PROBE: attr(
+    'anthropic.probe',
+    'boolean',
+    'library',
+    'On health-probe spans: true (probes are not user traffic).',
+  ),
 } as const satisfies Record<string, AttributeSpec>;
 
 /**
@@ -273,6 +321,12 @@ export interface SpanSpec {
 }
 
 export const SPANS = {
+  PROBE: {
+    name: 'anthropic.region.probe',
+    kind: 'CLIENT',
+    brief:
+      'An active health probe of a region (`anthropic.probe` = true); not user traffic and not counted in `anthropic.client.attempts`.',
+  },
   OPERATION: {
     name: '{gen_ai.operation.name} {gen_ai.request.model}',
     kind: 'INTERNAL',
@@ -334,6 +388,21 @@ export const EVENTS = {
     name: 'anthropic.circuit_breaker.rejected',
     brief: 'An open (or fully probed half-open) circuit breaker rejected the attempt without sending it.',
     attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name, ATTRIBUTES.ANTHROPIC_BREAKER_STATE.name],
+  },
+  FALLBACK: {
+    name: 'anthropic.fallback',
+    brief: 'The operation moved to another region or model, or was answered from the cache.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_FALLBACK_KIND.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_FROM.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_TO.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_REASON.name,
+    ],
+  },
+  REGION_HEALTH: {
+    name: 'anthropic.region.health_change',
+    brief: 'A region changed health because of this operation.',
+    attributes: [ATTRIBUTES.ANTHROPIC_REGION.name, ATTRIBUTES.ANTHROPIC_REGION_HEALTH.name],
   },
   TIMEOUT: {
     name: 'anthropic.timeout',
@@ -505,6 +574,35 @@ export const METRICS = {
     origin: 'library',
     brief: 'Attempts rejected by a circuit breaker without being sent.',
     attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name],
+  },
+  FALLBACKS: {
+    name: 'anthropic.client.fallbacks',
+    instrument: 'counter',
+    unit: '{fallback}',
+    origin: 'library',
+    brief: 'Failovers to another region, fallbacks to another model, and answers served from the cache.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_FALLBACK_KIND.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_FROM.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_TO.name,
+      ATTRIBUTES.ANTHROPIC_FALLBACK_REASON.name,
+    ],
+  },
+  REGION_HEALTH: {
+    name: 'anthropic.client.region.health',
+    instrument: 'gauge',
+    unit: '{state}',
+    origin: 'library',
+    brief: 'Health per region: 1 healthy, 0 unhealthy.',
+    attributes: [ATTRIBUTES.ANTHROPIC_REGION.name],
+  },
+  CACHE_LOOKUPS: {
+    name: 'anthropic.client.cache.lookups',
+    instrument: 'counter',
+    unit: '{lookup}',
+    origin: 'library',
+    brief: 'Response-cache lookups made after everything else failed, by result.',
+    attributes: [ATTRIBUTES.ANTHROPIC_CACHE_RESULT.name],
   },
   TIMEOUTS: {
     name: 'anthropic.client.timeouts',

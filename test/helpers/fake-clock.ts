@@ -12,6 +12,7 @@ interface Scheduled {
   readonly due: number;
   readonly seq: number;
   readonly fire: () => void;
+  readonly kind: 'sleep' | 'timer';
 }
 
 export class FakeClock implements Clock {
@@ -35,10 +36,14 @@ export class FakeClock implements Clock {
         this.#remove(entry);
         reject(signal?.reason);
       };
-      const entry = this.#schedule(ms, () => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
+      const entry = this.#schedule(
+        ms,
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        'sleep',
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -55,7 +60,7 @@ export class FakeClock implements Clock {
         },
       };
     }
-    const entry = this.#schedule(ms, fn);
+    const entry = this.#schedule(ms, fn, 'timer');
     return { cancel: () => this.#remove(entry) };
   }
 
@@ -64,9 +69,15 @@ export class FakeClock implements Clock {
     return this.#scheduled.length;
   }
 
-  /** When the next sleep or timer is due, if any. */
-  nextDue(): number | undefined {
-    return this.#next(Number.POSITIVE_INFINITY)?.due;
+  /** When the next sleep or timer (or only the next of one kind) is due, if any. */
+  nextDue(kind?: 'sleep' | 'timer'): number | undefined {
+    let best: Scheduled | undefined;
+    for (const entry of this.#scheduled) {
+      if (kind !== undefined && entry.kind !== kind) continue;
+      if (best === undefined || entry.due < best.due || (entry.due === best.due && entry.seq < best.seq))
+        best = entry;
+    }
+    return best?.due;
   }
 
   /**
@@ -106,8 +117,8 @@ export class FakeClock implements Clock {
     return this.#now + ms;
   }
 
-  #schedule(ms: number, fire: () => void): Scheduled {
-    const entry = { due: this.#now + ms, seq: this.#seq++, fire };
+  #schedule(ms: number, fire: () => void, kind: 'sleep' | 'timer'): Scheduled {
+    const entry = { due: this.#now + ms, seq: this.#seq++, fire, kind };
     this.#scheduled.push(entry);
     return entry;
   }
