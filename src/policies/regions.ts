@@ -14,6 +14,8 @@
  *
  * {@link RegionProber} sends active probes on the clock's timers.
  */
+
+import { Listeners } from './listeners.js';
 import type { Clock, Random, Timer } from './types.js';
 
 /** One region an operation may be sent to. */
@@ -165,50 +167,6 @@ function resolveHealthOptions(options: RegionHealthOptions | undefined): Require
     failbackAfterMs,
     failFast,
   };
-}
-
-/**
- * Listeners called in order of subscription. Events raised by a listener are queued and delivered
- * after the current one reached every listener, so all listeners see the same order. A listener that
- * throws does not keep the others from running; the first error is rethrown once the queue is empty.
- */
-class Listeners<A extends unknown[]> {
-  readonly #listeners = new Set<{ fn: (...args: A) => void }>();
-  readonly #queue: A[] = [];
-  #emitting = false;
-
-  add(fn: (...args: A) => void): () => void {
-    const entry = { fn };
-    this.#listeners.add(entry);
-    return () => {
-      this.#listeners.delete(entry);
-    };
-  }
-
-  emit(...args: A): void {
-    this.#queue.push(args);
-    if (this.#emitting) return;
-    this.#emitting = true;
-    let failed = false;
-    let error: unknown;
-    try {
-      for (let event = this.#queue.shift(); event !== undefined; event = this.#queue.shift()) {
-        for (const entry of [...this.#listeners]) {
-          try {
-            entry.fn(...event);
-          } catch (e) {
-            if (!failed) {
-              failed = true;
-              error = e;
-            }
-          }
-        }
-      }
-    } finally {
-      this.#emitting = false;
-    }
-    if (failed) throw error;
-  }
 }
 
 /** The state of one region. */

@@ -145,3 +145,32 @@ export class FakeClock implements Clock {
 function flush(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * Awaits `promise`, moving `clock` to the next due sleep (or, without `kind`, sleep or timer)
+ * whenever nothing else is happening, so every wait lasts exactly what the code asked for and no
+ * test sleeps for real. Throws when the promise has not settled after `maxTurns` event-loop turns.
+ */
+export async function drive<T>(
+  clock: FakeClock,
+  promise: Promise<T>,
+  options: { kind?: 'sleep' | 'timer'; maxTurns?: number } = {},
+): Promise<T> {
+  let settled = false;
+  promise.then(
+    () => {
+      settled = true;
+    },
+    () => {
+      settled = true;
+    },
+  );
+  const maxTurns = options.maxTurns ?? 1_000_000;
+  for (let i = 0; !settled; i++) {
+    if (i > maxTurns) throw new Error('drive: the promise never settled');
+    await flush();
+    const due = clock.nextDue(options.kind);
+    if (due !== undefined && !settled) clock.advance(Math.max(0, due - clock.now()));
+  }
+  return promise;
+}

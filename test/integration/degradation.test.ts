@@ -7,8 +7,11 @@ import { SpanKind } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+
+/** Drives the fake clock's sleeps (retry waits) until `promise` settles; timers move only by hand. */
+const drive = <T>(promise: Promise<T>): Promise<T> => driveClock(clock, promise, { kind: 'sleep' });
 
 const MODEL = 'claude-sonnet-4-6';
 const FALLBACK = 'claude-haiku-4-5';
@@ -49,28 +52,6 @@ function client(options: ClaudeFetchOptions, baseURL = primary.url): Anthropic {
   const fetch = createClaudeFetch({ clock, random: () => 0.5, ...options });
   fetches.push(fetch);
   return new Anthropic({ apiKey: 'k', baseURL, fetch });
-}
-
-/**
- * Runs `promise` to its end, moving the fake clock to each pending sleep (a retry's wait) when
- * nothing else happens; timers (timeouts, probes) only fire when a test moves the clock itself.
- */
-async function drive<T>(promise: Promise<T>): Promise<T> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  while (!settled) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const due = clock.nextDue('sleep');
-    if (due !== undefined) clock.advance(due - clock.now());
-  }
-  return promise;
 }
 
 const regions = () => [

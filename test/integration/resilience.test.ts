@@ -9,8 +9,11 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, claudeOtelErrorOf, createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+
+/** Drives the fake clock's sleeps (retry waits) until `promise` settles; timers move only by hand. */
+const drive = <T>(promise: Promise<T>): Promise<T> => driveClock(clock, promise, { kind: 'sleep' });
 
 const MODEL = 'claude-sonnet-4-6';
 const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content: 'hi' }] };
@@ -51,28 +54,6 @@ function client(
     fetch: createClaudeFetch({ clock, random: () => 0.5, ...options }),
     ...sdk,
   });
-}
-
-/**
- * Runs `promise` to its end, moving the fake clock to each pending sleep when nothing else is
- * happening (no timers are armed in these tests unless the test drives the clock itself).
- */
-async function drive<T>(promise: Promise<T>): Promise<T> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  while (!settled) {
-    await new Promise((resolve) => setImmediate(resolve));
-    const due = clock.nextDue();
-    if (due !== undefined) clock.advance(due - clock.now());
-  }
-  return promise;
 }
 
 const attempts = (): ReadableSpan[] =>

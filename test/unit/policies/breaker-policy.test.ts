@@ -26,7 +26,7 @@ import type { AttemptHandle, AttemptPlan, AttemptResult } from '../../../src/rec
 import { readRequest } from '../../../src/request.js';
 import { Telemetry } from '../../../src/telemetry/instruments.js';
 import { A, EVENTS, METRICS } from '../../../src/telemetry/names.js';
-import { FakeClock } from '../../helpers/fake-clock.js';
+import { drive, FakeClock } from '../../helpers/fake-clock.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
@@ -181,30 +181,6 @@ function scripted(steps: readonly Step[]) {
     return makeHandle(step, plan, i);
   };
   return { next, calls };
-}
-
-function turn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Awaits `promise`, moving the fake clock to the next due sleep whenever something waits. */
-async function drive<T>(clock: FakeClock, promise: Promise<T>): Promise<T> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  for (let i = 0; !settled; i++) {
-    if (i > 10_000) throw new Error('the policy never settled');
-    await turn();
-    const due = clock.nextDue();
-    if (due !== undefined && !settled) clock.advance(Math.max(0, due - clock.now()));
-  }
-  return promise;
 }
 
 /** A breaker policy with its registry and telemetry, and the states the registry went through. */

@@ -25,7 +25,7 @@ import { readRequest } from '../../../src/request.js';
 import { Telemetry } from '../../../src/telemetry/instruments.js';
 import { A, EVENTS, METRICS } from '../../../src/telemetry/names.js';
 import { mulberry32 } from '../../../src/testing/rng.js';
-import { FakeClock } from '../../helpers/fake-clock.js';
+import { drive, FakeClock } from '../../helpers/fake-clock.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness: telemetry with explicit providers, an operation, scripted attempts, a clock driver.
@@ -263,29 +263,6 @@ function scripted(clock: FakeClock, script: readonly Step[]) {
 /** A turn of the event loop: lets promise continuations run. */
 function turn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * Awaits `promise`, moving the fake clock to the next due sleep whenever the policy is waiting.
- * Time only moves to a due sleep, so every wait is exactly the delay the policy asked for.
- */
-async function drive<T>(clock: FakeClock, promise: Promise<T>): Promise<T> {
-  let settled = false;
-  promise.then(
-    () => {
-      settled = true;
-    },
-    () => {
-      settled = true;
-    },
-  );
-  for (let i = 0; !settled; i++) {
-    if (i > 10_000) throw new Error('the policy never settled');
-    await turn();
-    const due = clock.nextDue();
-    if (due !== undefined && !settled) clock.advance(Math.max(0, due - clock.now()));
-  }
-  return promise;
 }
 
 /** A budget that records the protocol calls the policy makes. */
