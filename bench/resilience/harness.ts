@@ -3,14 +3,18 @@
  * the scenario, a fresh client (real `@anthropic-ai/sdk` over our fetch from the BUILT package), and
  * a workload issued on a fixed schedule with a cap on requests in flight. Returns what the client
  * saw (per request), what the server got (`fake.requests`) and the policy decisions recorded as
- * span events (breaker transitions with their times, rejections, retries given up, timeouts).
+ * span events (breaker transitions with their times, rejections, retries given up, timeouts,
+ * fallbacks) and region health probe spans.
+ *
+ * A scenario with `regions` gives ours a second fake instance as a second region (the SDK variant
+ * keeps the primary only); one with `fallbackModels` gives ours a model fallback chain.
  */
 import Anthropic from '@anthropic-ai/sdk';
-import type { Context } from '@opentelemetry/api';
+import { type Context, SpanStatusCode } from '@opentelemetry/api';
 import { type ReadableSpan, type Span, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ClaudeFetchOptions, Clock, Timer } from '../../src/index.js';
 import type { Fault, RecordedRequest } from '../../src/testing/index.js';
-import { invalidRequest, type Scenario, seededRandom } from './scenarios.js';
+import { type Instance, invalidRequest, REQUEST_MODEL, type Scenario, seededRandom } from './scenarios.js';
 
 // The built package, as users run it (`npm run bench:resilience` builds first). Typed from the sources.
 const lib = (await import(
@@ -35,6 +39,8 @@ export interface WorkloadConfig {
   timeScale: number;
   /** Our timeouts, in policy ms. */
   timeouts: NonNullable<ClaudeFetchOptions['timeouts']>;
+  /** Our active region health probes (scenarios with regions), in policy ms. */
+  probe: { intervalMs: number; timeoutMs: number };
 }
 
 /** Epoch milliseconds with sub-millisecond precision (comparable with span event times). */
@@ -78,19 +84,38 @@ export function scaledClock(scale: number): Clock {
 export interface Transition {
   /** Epoch ms of the span event. */
   at: number;
+  /** The breaker's key, `{region}|{model}`. */
+  key: string;
   from: string;
   to: string;
 }
 
-/** Collects the policy events of every span as it ends. */
+/** Outcomes of the region health probes of one region. */
+export interface ProbeCounts {
+  sent: number;
+  /** Answered 5xx, failed or timed out. */
+  failed: number;
+}
+
+/** Collects the policy events of every span as it ends, and the outcomes of region probes. */
 class PolicyEvents implements SpanProcessor {
   readonly transitions: Transition[] = [];
+  readonly probes = new Map<string, ProbeCounts>();
   /** Event counts by `name` or `name:detail` (the retry give-up reason, the timeout kind). */
   readonly counts = new Map<string, number>();
 
   onStart(_span: Span, _parentContext: Context): void {}
 
   onEnd(span: ReadableSpan): void {
+    if (span.name === 'anthropic.region.probe') {
+      // The probes out when the run ends are aborted by `shutdown()`: they count as neither.
+      if (span.status.message === 'region prober stopped') return;
+      const region = String(span.attributes['anthropic.region']);
+      const counts = this.probes.get(region) ?? { sent: 0, failed: 0 };
+      counts.sent++;
+      if (span.status.code === SpanStatusCode.ERROR) counts.failed++;
+      this.probes.set(region, counts);
+    }
     for (const event of span.events) {
       const a = event.attributes ?? {};
       let key = event.name;
@@ -98,6 +123,7 @@ class PolicyEvents implements SpanProcessor {
         const [s, ns] = event.time;
         this.transitions.push({
           at: s * 1000 + ns / 1e6,
+          key: String(a['anthropic.circuit_breaker.key']),
           from: String(a['anthropic.circuit_breaker.from']),
           to: String(a['anthropic.circuit_breaker.to']),
         });
@@ -106,6 +132,10 @@ class PolicyEvents implements SpanProcessor {
         key = `${event.name}:${String(a['anthropic.retry.reason'])}`;
       } else if (event.name === 'anthropic.timeout') {
         key = `${event.name}:${String(a['anthropic.timeout.kind'])}`;
+      } else if (event.name === 'anthropic.fallback') {
+        key = `${event.name}:${String(a['anthropic.fallback.kind'])}`;
+      } else if (event.name === 'anthropic.region.health_change') {
+        key = `${event.name}:${String(a['anthropic.region'])}→${String(a['anthropic.region.health'])}`;
       }
       this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
     }
@@ -124,14 +154,22 @@ export interface RequestResult {
   ok: boolean;
   /** Failures: what the caller got, e.g. `503 service_unavailable`, `circuit_open`. */
   error: string | undefined;
+  /** Successes: the instance that answered (the fake's `x-fake-region` header). */
+  servedBy: string | undefined;
+  /** Successes: the response's `model`, undefined for a stream. */
+  model: string | undefined;
 }
 
 export interface RunResult {
   scenario: Scenario;
   variant: Variant;
   results: RequestResult[];
-  /** The fake's `/v1/messages` requests of this workload, in arrival order. */
+  /** The fakes' `/v1/messages` requests of this workload, in arrival order (both instances). */
   server: RecordedRequest[];
+  /** How many of them each instance got. */
+  sentTo: Map<Instance, number>;
+  /** Region health probes by region (ours, scenarios with regions). */
+  probes: Map<string, ProbeCounts>;
   transitions: Transition[];
   eventCounts: Map<string, number>;
   wallMs: number;
@@ -180,26 +218,50 @@ class Slots {
   }
 }
 
-const MODEL = 'claude-sonnet-4-6';
+/**
+ * Whether a breaker is the one the scenario's fault phase trips: the request model's, on the primary
+ * (the SDK's base URL, whose region is named after its host unless `regions` names it `primary`).
+ */
+export const isWatchedBreaker = (key: string): boolean =>
+  key.endsWith(`|${REQUEST_MODEL}`) && !key.startsWith('secondary|');
 
 export async function runScenario(
   scenario: Scenario,
   variant: Variant,
   config: WorkloadConfig,
 ): Promise<RunResult> {
+  // Attempts per workload index, over every instance.
   const attempts = new Map<number, number>();
-  const fake = await testing.startFakeClaude({
-    seed: config.seed,
-    faultFor: (request): Fault | undefined => {
-      if (request.path !== '/v1/messages') return undefined;
-      const index = workloadIndex(request);
-      if (index === undefined) return undefined;
-      const attempt = attempts.get(index) ?? 0;
-      attempts.set(index, attempt + 1);
-      const fault = scenario.fault(index, attempt) ?? invalidRequest(config.seed, index);
-      return { delayHeadersMs: config.latencyMs, ...fault };
-    },
-  });
+  // The `/v1/messages` requests of the workload as they arrive, at either instance.
+  const server: RecordedRequest[] = [];
+  const sentTo = new Map<Instance, number>();
+  // The workload index issued last (health probes fail or not by it).
+  let lastIssued = -1;
+  const startFake = (instance: Instance) =>
+    testing.startFakeClaude({
+      seed: config.seed,
+      name: instance,
+      faultFor: (request): Fault | undefined => {
+        const index = request.path === '/v1/messages' ? workloadIndex(request) : undefined;
+        if (index === undefined) {
+          // A region health probe (`GET /v1/models`), answered with the API's latency.
+          if (request.path === '/v1/messages' || !scenario.regions) return undefined;
+          return { delayHeadersMs: config.latencyMs, ...scenario.probeFault?.(instance, lastIssued) };
+        }
+        server.push(request);
+        sentTo.set(instance, (sentTo.get(instance) ?? 0) + 1);
+        const attempt = attempts.get(index) ?? 0;
+        attempts.set(index, attempt + 1);
+        const body = request.body as { model?: unknown } | undefined;
+        const model = typeof body?.model === 'string' ? body.model : undefined;
+        const fault =
+          scenario.fault(index, attempt, { instance, model }) ?? invalidRequest(config.seed, index);
+        return { delayHeadersMs: config.latencyMs, ...fault };
+      },
+    });
+  const fake = await startFake('primary');
+  // The second region: ours only; the SDK variant has nowhere else to go.
+  const secondary = scenario.regions && variant === 'ours' ? await startFake('secondary') : undefined;
   const events = new PolicyEvents();
   const tracerProvider = new TracerProvider({ spanProcessors: [events] });
   const fetch =
@@ -210,23 +272,43 @@ export async function runScenario(
           retry: true,
           breaker: true,
           timeouts: config.timeouts,
+          ...(secondary && {
+            regions: {
+              list: [
+                { name: 'primary', baseURL: fake.url },
+                { name: 'secondary', baseURL: secondary.url },
+              ],
+              probe: config.probe,
+            },
+          }),
+          ...(scenario.fallbackModels && { fallback: { models: scenario.fallbackModels } }),
           clock: scaledClock(config.timeScale),
           random: seededRandom(config.seed),
         });
-  // The SDK at its defaults (maxRetries 2, its own backoff) in both variants.
+  // The SDK at its defaults (maxRetries 2, its own backoff) in both variants, on the primary.
   const client = new Anthropic({ apiKey: 'bench-key', baseURL: fake.url, fetch });
 
-  const call = async (index: number): Promise<void> => {
+  /** Sends workload request `index`; returns who answered and the response's model. */
+  const call = async (
+    index: number,
+  ): Promise<{ servedBy: string | undefined; model: string | undefined }> => {
     const content = `[bench#${index}] Summarise the plot of Hamlet in one sentence.`;
-    const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content }] };
+    const params = {
+      model: REQUEST_MODEL,
+      max_tokens: 64,
+      messages: [{ role: 'user' as const, content }],
+    };
     if (scenario.stream) {
-      const stream = await client.messages.create({ ...params, stream: true });
+      const { data: stream, response } = await client.messages
+        .create({ ...params, stream: true })
+        .withResponse();
       for await (const _event of stream) {
         // consume every event
       }
-    } else {
-      await client.messages.create(params);
+      return { servedBy: response.headers.get('x-fake-region') ?? undefined, model: undefined };
     }
+    const { data, response } = await client.messages.create(params).withResponse();
+    return { servedBy: response.headers.get('x-fake-region') ?? undefined, model: data.model };
   };
 
   const results: RequestResult[] = [];
@@ -240,6 +322,7 @@ export async function runScenario(
     const wait = due - performance.now();
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     await slots.acquire();
+    lastIssued = index;
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     const issuedAt = nowEpochMs();
@@ -247,8 +330,16 @@ export async function runScenario(
     running.push(
       call(index)
         .then(
-          () => {
-            results.push({ index, issuedAt, latencyMs: performance.now() - t0, ok: true, error: undefined });
+          ({ servedBy, model }) => {
+            results.push({
+              index,
+              issuedAt,
+              latencyMs: performance.now() - t0,
+              ok: true,
+              error: undefined,
+              servedBy,
+              model,
+            });
           },
           (error: unknown) => {
             results.push({
@@ -257,6 +348,8 @@ export async function runScenario(
               latencyMs: performance.now() - t0,
               ok: false,
               error: describeError(error),
+              servedBy: undefined,
+              model: undefined,
             });
           },
         )
@@ -268,11 +361,13 @@ export async function runScenario(
   }
   await Promise.all(running);
   const wallMs = performance.now() - start;
+  // Stops the region probes (and aborts those out).
+  fetch.shutdown();
   // Attempt spans end when their bodies do; give the last ones a moment.
   await new Promise((resolve) => setTimeout(resolve, 50));
   await tracerProvider.forceFlush();
-  const server = fake.requests.filter((r) => r.path === '/v1/messages' && workloadIndex(r) !== undefined);
   await fake.close();
+  await secondary?.close();
   await tracerProvider.shutdown();
   results.sort((a, b) => a.index - b.index);
   events.transitions.sort((a, b) => a.at - b.at);
@@ -281,6 +376,8 @@ export async function runScenario(
     variant,
     results,
     server,
+    sentTo,
+    probes: events.probes,
     transitions: events.transitions,
     eventCounts: events.counts,
     wallMs,

@@ -7,6 +7,10 @@
  * A phase (burst, rate limit, outage) is a window of workload indices: a request issued in the
  * window fails on every attempt (its retries come within the same outage), a request issued after
  * it succeeds. Requests are issued on a fixed schedule, so a window is also a stretch of time.
+ *
+ * Faults may also depend on where an attempt went (the fake instance: the primary region or the
+ * secondary) and on the model it names (after a model fallback, the fallback model). Health probes
+ * of the regions carry no workload index: their fault depends on the workload index issued last.
  */
 import type { Fault } from '../../src/testing/index.js';
 
@@ -35,6 +39,21 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
+/** The model every workload request names. */
+export const REQUEST_MODEL = 'claude-sonnet-4-6';
+/** The model of the fallback chain (scenario 7). */
+export const FALLBACK_MODEL = 'claude-haiku-4-5';
+
+/** A fake instance: the SDK's base URL (`primary`), or the second region of scenario 6. */
+export type Instance = 'primary' | 'secondary';
+
+/** Where an attempt went. */
+export interface Target {
+  instance: Instance;
+  /** The model in the request body (a fallback rewrites it). */
+  model: string | undefined;
+}
+
 export interface ScenarioConfig {
   /** Workload size. */
   requests: number;
@@ -45,7 +64,7 @@ export interface ScenarioConfig {
 
 export interface Scenario {
   /** Short key (`RESILIENCE_ONLY` selects by it). */
-  key: 'steady' | 'burst' | 'rate-limit' | 'outage' | 'stall';
+  key: 'steady' | 'burst' | 'rate-limit' | 'outage' | 'stall' | 'failover' | 'model-fallback';
   /** Title for the table. */
   title: string;
   /** One line on what the fake does. */
@@ -56,8 +75,23 @@ export interface Scenario {
   window: { start: number; end: number } | undefined;
   /** Whether the phase should open a circuit breaker (times are reported). */
   breakerPhase: boolean;
-  /** The fault for attempt `attempt` (0-based, as the fake counts them) of workload request `index`. */
-  fault(index: number, attempt: number): Fault | undefined;
+  /**
+   * Ours gets a second region, a healthy fake instance (`regions` with active health probes); the
+   * SDK keeps the primary only.
+   */
+  regions: boolean;
+  /** Ours gets `fallback: { models }`. */
+  fallbackModels: string[] | undefined;
+  /**
+   * The fault for attempt `attempt` (0-based, counted over every instance) of workload request
+   * `index`, sent to `target`.
+   */
+  fault(index: number, attempt: number, target: Target): Fault | undefined;
+  /**
+   * The fault of a request without a workload index (a region health probe) to `instance`, when
+   * `lastIssued` is the workload index issued last (-1 before the first). Default: none.
+   */
+  probeFault?(instance: Instance, lastIssued: number): Fault | undefined;
 }
 
 /**
@@ -82,6 +116,9 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
   const burst = windowOf(requests, 0.4, 0.5);
   const limited = windowOf(requests, 0.3, 0.55);
   const outage = windowOf(requests, 0.25, 0.55);
+  const regionDown = windowOf(requests, 0.25, 0.55);
+  const overloaded = windowOf(requests, 0.25, 0.55);
+  const plain = { regions: false, fallbackModels: undefined };
   return [
     {
       key: 'steady',
@@ -90,6 +127,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       stream: false,
       window: undefined,
       breakerPhase: false,
+      ...plain,
       fault: (index, attempt) =>
         hashUnit(seed, 'steady', index, attempt) < 0.05 ? { status: 529 } : undefined,
     },
@@ -100,6 +138,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       stream: false,
       window: burst,
       breakerPhase: true,
+      ...plain,
       fault: (index) => (inWindow(burst, index) ? { status: 529 } : undefined),
     },
     {
@@ -109,6 +148,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       stream: false,
       window: limited,
       breakerPhase: false,
+      ...plain,
       fault: (index, attempt) =>
         inWindow(limited, index) && attempt === 0
           ? { status: 429, headers: { 'retry-after': '1' } }
@@ -121,6 +161,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       stream: false,
       window: outage,
       breakerPhase: true,
+      ...plain,
       fault: (index) => (inWindow(outage, index) ? { status: 503, body: 'html' } : undefined),
     },
     {
@@ -130,10 +171,39 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       stream: true,
       window: undefined,
       breakerPhase: false,
+      ...plain,
       fault: (index, attempt) =>
         attempt === 0 && hashUnit(seed, 'stall', index) < 0.1
           ? { stall: { afterEvents: 5, ms: stallMs } }
           : undefined,
+    },
+    {
+      key: 'failover',
+      title: '6. region outage with failover',
+      description: `the primary region answers 503 (a proxy's HTML page) to every attempt of requests #${regionDown.start}–#${regionDown.end - 1} and to its health probes meanwhile, then recovers; a secondary region (ours only) stays healthy`,
+      stream: false,
+      window: regionDown,
+      breakerPhase: true,
+      regions: true,
+      fallbackModels: undefined,
+      fault: (index, _attempt, { instance }) =>
+        instance === 'primary' && inWindow(regionDown, index) ? { status: 503, body: 'html' } : undefined,
+      probeFault: (instance, lastIssued) =>
+        instance === 'primary' && inWindow(regionDown, lastIssued)
+          ? { status: 503, body: 'html' }
+          : undefined,
+    },
+    {
+      key: 'model-fallback',
+      title: '7. model fallback under sustained 529',
+      description: `${REQUEST_MODEL} answers 529 to every attempt of requests #${overloaded.start}–#${overloaded.end - 1}, then recovers; ${FALLBACK_MODEL} (ours' fallback) stays healthy`,
+      stream: false,
+      window: overloaded,
+      breakerPhase: true,
+      regions: false,
+      fallbackModels: [FALLBACK_MODEL],
+      fault: (index, _attempt, { model }) =>
+        model === REQUEST_MODEL && inWindow(overloaded, index) ? { status: 529 } : undefined,
     },
   ];
 }

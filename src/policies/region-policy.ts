@@ -81,7 +81,6 @@ export function regionPolicy(router: RegionRouter): Policy {
     // Why the attempt is not going where it would by preference.
     let skipped: { region: string; reason: string } | undefined;
     for (const region of candidates) {
-      const before = router.health(region.name);
       handle = await next({ ...plan, url: rewriteUrl(plan.url, from, region), region: region.name });
       const c = classifyHandle(handle);
       if (c.errorType === 'circuit_open' && handle.spanContext === undefined) {
@@ -89,16 +88,22 @@ export function regionPolicy(router: RegionRouter): Policy {
         skipped ??= { region: region.name, reason: 'circuit_open' };
         continue;
       }
-      if (c.errorType === undefined) router.recordSuccess(region.name);
-      else if (c.countsAsFailure) {
-        router.recordFailure(region.name);
-        failed.set(region.name, c.errorType);
+      // Only the health changes this outcome causes are this operation's (others run concurrently).
+      const changes: [string, string][] = [];
+      const stop = router.onHealthChange((name, _from, to) => changes.push([name, to]));
+      try {
+        if (c.errorType === undefined) router.recordSuccess(region.name);
+        else if (c.countsAsFailure) {
+          router.recordFailure(region.name);
+          failed.set(region.name, c.errorType);
+        }
+      } finally {
+        stop();
       }
-      const after = router.health(region.name);
-      if (after !== before) {
+      for (const [name, health] of changes) {
         decide(op, EVENTS.REGION_HEALTH.name, {
-          [A.ANTHROPIC_REGION]: region.name,
-          [A.ANTHROPIC_REGION_HEALTH]: after,
+          [A.ANTHROPIC_REGION]: name,
+          [A.ANTHROPIC_REGION_HEALTH]: health,
         });
       }
       if (skipped === undefined && region.name !== preferred.name) {
