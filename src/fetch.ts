@@ -11,6 +11,7 @@ import {
   sendAttempt,
   suppressTracing,
 } from './attempt.js';
+import { rebuild } from './body.js';
 import type { ClaudeFetchOptions } from './options.js';
 import { compose, type Operation, type Policy } from './pipeline.js';
 import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
@@ -23,7 +24,9 @@ import { fallbackPolicy } from './policies/fallback-policy.js';
 import { regionPolicy, watchRegionHealth } from './policies/region-policy.js';
 import { RegionProber, RegionRouter } from './policies/regions.js';
 import { decide, retryPolicy } from './policies/retry.js';
+import { errorTypeOfException } from './recorder.js';
 import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
+import { resumableStream, StreamInterruptedError } from './sse/resume.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS, SPANS } from './telemetry/names.js';
@@ -225,7 +228,14 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   }
   const breaker = options.breaker === true ? {} : options.breaker || undefined;
   if (breaker !== undefined) policies.push(breakerPolicy(breaker, createBreakers(breaker, clock, telemetry)));
-  const withOperationSpan = policies.length > 0 || totalMs !== undefined;
+  const resume = options.resume === true ? {} : options.resume || undefined;
+  const maxResumptions = resume?.maxResumptions ?? 2;
+  if (!Number.isInteger(maxResumptions) || maxResumptions < 1) {
+    throw new TypeError(
+      `resume.maxResumptions must be an integer ≥ 1, got ${String(resume?.maxResumptions)}`,
+    );
+  }
+  const withOperationSpan = policies.length > 0 || totalMs !== undefined || resume !== undefined;
   const fixedRegion = options.region;
   const ignore = options.ignoreRequest;
 
@@ -334,12 +344,69 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       finish(undefined, error);
       throw error;
     }
-    handle.done.then(
-      (result) => finish(result),
-      () => finish(undefined),
-    );
-    if (!handle.ok) throw handle.error;
-    return handle.response;
+    const response = handle.ok ? handle.response : undefined;
+    const resumable =
+      resume !== undefined &&
+      response !== undefined &&
+      response.body !== null &&
+      response.status < 300 &&
+      req.stream &&
+      req.json !== undefined &&
+      (response.headers.get('content-type') ?? '').includes('text/event-stream');
+    if (!resumable || response === undefined || response.body === null || req.json === undefined) {
+      handle.done.then(
+        (result) => finish(result),
+        () => finish(undefined),
+      );
+      if (!handle.ok) throw handle.error;
+      return handle.response;
+    }
+    // A broken stream is continued through the same pipeline; the operation ends with the stream.
+    let last = handle;
+    const stream = resumableStream(response.body, req.json, {
+      maxResumptions,
+      errorTypeOf: (error) => errorTypeOfException(error, req.signal),
+      resume: async (body, n) => {
+        const next = await send({ ...plan, body, previous: last.spanContext });
+        last = next;
+        const ok =
+          next.ok &&
+          next.response.status < 300 &&
+          next.response.body !== null &&
+          (next.response.headers.get('content-type') ?? '').includes('text/event-stream');
+        if (ok && next.ok && next.response.body !== null) return { ok: true, body: next.response.body };
+        if (next.ok) void next.response.body?.cancel().catch(() => undefined);
+        return { ok: false, reason: next.errorType ?? `resume_${n}_failed` };
+      },
+      onDecision: (outcome, reason) => {
+        telemetry.safely('resume_metrics', () =>
+          telemetry.instruments.resumptions.add(1, {
+            [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
+            [A.ANTHROPIC_RESUME_REASON]: reason,
+          }),
+        );
+        decide(op, EVENTS.STREAM_RESUMPTION.name, {
+          [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
+          [A.ANTHROPIC_RESUME_REASON]: reason,
+        });
+      },
+      onEnd: (kind, error) => {
+        void last.done.then(
+          (result) => {
+            if (kind === 'complete') {
+              finish({ ...result, errorType: undefined, outcome: 'ok' });
+            } else if (kind === 'error') {
+              const reason = error instanceof StreamInterruptedError ? error.reason : result.errorType;
+              finish({ ...result, errorType: reason ?? 'stream_error', outcome: 'error' });
+            } else {
+              finish({ ...result, outcome: 'cancelled' });
+            }
+          },
+          () => finish(undefined),
+        );
+      },
+    });
+    return rebuild(response, stream);
   };
   return Object.assign(claudeFetch, {
     shutdown(): void {

@@ -29,5 +29,7 @@ export { ClaudeTimeoutError, claudeOtelErrorOf, POLICY_ERROR_HEADER } from './po
 export type { RetryOptions } from './policies/retry.js';
 export type { Clock, Random, Timer } from './policies/types.js';
 export type { ClaudeRequest } from './request.js';
+export type { PartialOutput } from './sse/resume.js';
+export { StreamInterruptedError } from './sse/resume.js';
 export { ATTRIBUTES, EVENTS, INSTRUMENTATION_SCOPE, METRICS, SPANS } from './telemetry/names.js';
 export { VERSION } from './version.js';

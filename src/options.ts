@@ -152,6 +152,14 @@ export interface ClaudeFetchOptions {
    * `true` for the defaults. Default: off.
    */
   cache?: CacheOptions | boolean;
+  /**
+   * Recovery of broken streams: a streamed message that breaks after its 200 (dropped connection,
+   * `event: error`, idle timeout) is continued with the text so far as an assistant-turn prefill,
+   * the continuation spliced into the same stream, at most `maxResumptions` (2) times; what cannot
+   * be resumed errors the stream with a `StreamInterruptedError` carrying the partial output.
+   * `true` for the defaults. Default: off.
+   */
+  resume?: { maxResumptions?: number } | boolean;
   /** Timeouts. Default: none of ours (the SDK's own 10-minute timeout still applies). */
   timeouts?: TimeoutOptions;
   /** The clock of the policies (tests drive time through it). Default: the real clock. */

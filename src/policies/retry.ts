@@ -79,7 +79,7 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
   return async (op, plan, next) => {
     const backoff = new Backoff(options.backoff, op.random);
     const instruments = () => op.telemetry.instruments;
-    let previous: SpanContext | undefined;
+    let previous: SpanContext | undefined = plan.previous;
     for (let attempt = 0; ; attempt++) {
       const handle = await next({ ...plan, resendCount: attempt, previous });
       const c = classifyHandle(handle);

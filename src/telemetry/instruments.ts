@@ -33,6 +33,7 @@ export interface Instruments {
   readonly timeouts: Counter;
   readonly fallbacks: Counter;
   readonly cacheLookups: Counter;
+  readonly resumptions: Counter;
 }
 
 /** Breaker states by key, observed by the state gauge. */
@@ -101,6 +102,7 @@ function createInstruments(
     timeouts: counter(meter, METRICS.TIMEOUTS),
     fallbacks: counter(meter, METRICS.FALLBACKS),
     cacheLookups: counter(meter, METRICS.CACHE_LOOKUPS),
+    resumptions: counter(meter, METRICS.RESUMPTIONS),
   };
 }
 

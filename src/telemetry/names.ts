@@ -289,6 +289,18 @@ export const ATTRIBUTES = {
     'library',
     'On the operation span: the answer came from the response cache (the response also carries `x-claude-otel-cache: hit`).',
   ),
+  ANTHROPIC_RESUME_OUTCOME: attr(
+    'anthropic.stream.resume.outcome',
+    'string',
+    'library',
+    '`resumed` (a continuation was spliced in), `failed` (the continuation request failed) or `not_resumable`.',
+  ),
+  ANTHROPIC_RESUME_REASON: attr(
+    'anthropic.stream.resume.reason',
+    'string',
+    'library',
+    'Why the stream broke (`connection_error`, `overloaded_error`, `idle_timeout`, `stream_truncated`), or for `not_resumable` why it could not be continued (`inside_tool_use`, `thinking_block`, `several_text_blocks`, `resumptions_spent`, …).',
+  ),
   ANTHROPIC_PROBE: attr(
     'anthropic.probe',
     'boolean',
@@ -398,6 +410,11 @@ export const EVENTS = {
       ATTRIBUTES.ANTHROPIC_FALLBACK_TO.name,
       ATTRIBUTES.ANTHROPIC_FALLBACK_REASON.name,
     ],
+  },
+  STREAM_RESUMPTION: {
+    name: 'anthropic.stream.resumption',
+    brief: 'A broken stream was continued, or could not be.',
+    attributes: [ATTRIBUTES.ANTHROPIC_RESUME_OUTCOME.name, ATTRIBUTES.ANTHROPIC_RESUME_REASON.name],
   },
   REGION_HEALTH: {
     name: 'anthropic.region.health_change',
@@ -595,6 +612,14 @@ export const METRICS = {
     origin: 'library',
     brief: 'Health per region: 1 healthy, 0 unhealthy.',
     attributes: [ATTRIBUTES.ANTHROPIC_REGION.name],
+  },
+  RESUMPTIONS: {
+    name: 'anthropic.client.stream.resumptions',
+    instrument: 'counter',
+    unit: '{resumption}',
+    origin: 'library',
+    brief: 'Broken streams, by what became of them: resumed, failed, or not resumable (and why).',
+    attributes: [ATTRIBUTES.ANTHROPIC_RESUME_OUTCOME.name, ATTRIBUTES.ANTHROPIC_RESUME_REASON.name],
   },
   CACHE_LOOKUPS: {
     name: 'anthropic.client.cache.lookups',

@@ -383,14 +383,39 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     return body;
   }
 
+  /** The text of a final assistant turn (a prefill), if the messages end with one. */
+  function prefillOf(messages: unknown[]): string | undefined {
+    const last = messages[messages.length - 1];
+    if (!isObject(last) || last.role !== 'assistant') return undefined;
+    if (typeof last.content === 'string') return last.content;
+    if (!Array.isArray(last.content)) return undefined;
+    let text = '';
+    for (const block of last.content)
+      if (isObject(block) && typeof block.text === 'string') text += block.text;
+    return text;
+  }
+
   async function handleMessages(ex: Exchange, body: JsonObject): Promise<void> {
     const messages = Array.isArray(body.messages) ? body.messages : [];
     const usage = inputUsage(ex, body, messages);
     const totalInput = usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
-    const text =
+    const fullText =
       typeof options.text === 'function'
         ? options.text(ex.record)
         : (options.text ?? generateText(mulberry32(hashSeed(seed, ex.serial, 'text'))));
+    // A final assistant turn is a prefill: the answer continues it, as the real API does.
+    const prefill = prefillOf(messages);
+    if (prefill !== undefined && /\s$/.test(prefill)) {
+      respondError(
+        ex,
+        400,
+        'invalid_request_error',
+        'final assistant content cannot end with trailing whitespace',
+      );
+      return;
+    }
+    const text =
+      prefill !== undefined && fullText.startsWith(prefill) ? fullText.slice(prefill.length) : fullText;
     const tools = Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined;
     const firstTool: unknown = tools?.[0];
     const tool = tools
