@@ -24,6 +24,7 @@ export function observeStream(
   const capture = rec.env.captureContent;
   let text = '';
   let sawStop = false;
+  let bytes = 0;
   let streamError: string | undefined;
   const wantData =
     capture === undefined
@@ -69,10 +70,14 @@ export function observeStream(
   return observeBody(body, req.signal, {
     onChunk(chunk) {
       onChunk();
+      bytes += chunk.byteLength;
       telemetry.safely('sse_parse', () => parser.push(chunk));
     },
     onEnd(end: BodyEnd) {
-      const extra: Attributes = { [A.ANTHROPIC_STREAM_EVENTS]: parser.eventCount };
+      const extra: Attributes = {
+        [A.ANTHROPIC_STREAM_EVENTS]: parser.eventCount,
+        [A.ANTHROPIC_STREAM_BYTES]: bytes,
+      };
       if (capture !== undefined && text.length > 0) {
         extra[A.GEN_AI_OUTPUT_MESSAGES] = truncate(JSON.stringify([{ type: 'text', text }]), capture);
       }

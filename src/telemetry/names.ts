@@ -169,6 +169,12 @@ export const ATTRIBUTES = {
     'library',
     'Streams: number of SSE events the consumer was handed (pings included).',
   ),
+  ANTHROPIC_STREAM_BYTES: attr(
+    'anthropic.stream.bytes',
+    'int',
+    'library',
+    'Streams: bytes of the body the consumer was handed (on a broken stream, how far it got).',
+  ),
   ANTHROPIC_STREAM_OUTCOME: attr(
     'anthropic.stream.outcome',
     'string',

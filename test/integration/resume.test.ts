@@ -174,3 +174,51 @@ function findCause<T>(error: unknown, type: abstract new (...args: never[]) => T
   }
   return undefined;
 }
+
+describe('what cannot be resumed', () => {
+  it('does not resume when extended thinking was requested (a prefill is refused with thinking)', async () => {
+    fake.setScript([{ drop: { afterEvents: 6 } }, null]);
+    const error = await client()
+      .messages.stream({ ...params, thinking: { type: 'enabled', budget_tokens: 1024 } })
+      .finalMessage()
+      .catch((e: unknown) => e);
+    const interrupted = findCause(error, StreamInterruptedError);
+    expect(interrupted?.notResumed).toBe('not_resumable:thinking_requested');
+    expect(interrupted?.reason).toBe('connection_error');
+    expect(TEXT.startsWith(interrupted?.partial.text ?? 'x')).toBe(true);
+    expect(fake.requests).toHaveLength(1);
+    await settle();
+    expect(
+      await otel.counterSum('anthropic.client.stream.resumptions', {
+        'anthropic.stream.resume.outcome': 'not_resumable',
+        'anthropic.stream.resume.reason': 'thinking_requested',
+      }),
+    ).toBe(1);
+    const broken = otel.spans().find((s) => s.name === 'POST /v1/messages');
+    expect(Number(broken?.attributes['anthropic.stream.bytes'])).toBeGreaterThan(0);
+    expect(broken?.attributes['anthropic.stream.events']).toBe(6);
+  });
+
+  it('errors with continuation_failed when the continuation request fails', async () => {
+    fake.setScript([{ drop: { afterEvents: 6 } }, { status: 400 }]);
+    const error = await client()
+      .messages.stream(params)
+      .finalMessage()
+      .catch((e: unknown) => e);
+    const interrupted = findCause(error, StreamInterruptedError);
+    expect(interrupted?.notResumed).toMatch(/^continuation_failed:/);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('links the continuation attempt to the attempt it continues', async () => {
+    fake.setScript([{ drop: { afterEvents: 6 } }, null]);
+    await client().messages.stream(params).finalMessage();
+    await settle();
+    const attempts = otel
+      .spans()
+      .filter((s) => s.name === 'POST /v1/messages')
+      .sort((a, b) => a.startTime[1] - b.startTime[1] + (a.startTime[0] - b.startTime[0]) * 1e9);
+    expect(attempts).toHaveLength(2);
+    expect(attempts[1]?.links[0]?.context.spanId).toBe(attempts[0]?.spanContext().spanId);
+  });
+});
