@@ -4,7 +4,6 @@
  * the chain is tried with the body's `model` rewritten. Never on the caller's own errors.
  */
 import type { Policy } from '../pipeline.js';
-import { A } from '../telemetry/names.js';
 import { type ModelFallback, withModel } from './fallback.js';
 import { recordFallback } from './region-policy.js';
 import { classifyHandle } from './retry.js';
@@ -24,7 +23,6 @@ export function fallbackPolicy(fallback: ModelFallback): Policy {
       if (c.errorType === undefined) {
         if (current === model) fallback.succeeded(model);
         else fallback.fellBack(model, current);
-        if (current !== model) op.span?.setAttribute(A.GEN_AI_REQUEST_MODEL, current);
         return handle;
       }
       const nextModel = chain[i + 1];
