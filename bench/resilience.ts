@@ -1,11 +1,12 @@
 /**
  * Resilience benchmark: the SDK's own retries (instrumentation-only fetch, SDK maxRetries 2) against
  * our policies (`retry`, `breaker`, `timeouts`, with the SDK at its defaults), through the real
- * `@anthropic-ai/sdk`, against the fake Claude API in process, in seven scenarios; the last two add
- * graceful degradation to ours: a second region with active health probes (6), a fallback model (7).
+ * `@anthropic-ai/sdk`, against the fake Claude API in process, in eight scenarios; 6 and 7 add
+ * graceful degradation to ours: a second region with active health probes (6), a fallback model (7);
+ * 8 (broken streams, `messages.stream(…).finalMessage()`) runs ours twice, without and with `resume`.
  * Prints success rate, HTTP attempts per request, resent non-retryable errors, latency, circuit
- * breaker timing, what the fallback region or model served and the failback, and the goals with
- * MET / MISSED.
+ * breaker timing, what the fallback region or model served and the failback, stream continuations
+ * and text mismatches (8), and the goals with MET / MISSED.
  *
  *   npm run bench:resilience
  *   RESILIENCE_ONLY=outage,burst RESILIENCE_REQUESTS=600 npm run bench:resilience
@@ -14,7 +15,7 @@
  * RESILIENCE_CONCURRENCY (8: most in flight), RESILIENCE_LATENCY_MS (40: the fake's latency),
  * RESILIENCE_TIME_SCALE (0.01: real ms per ms of our policies' time), RESILIENCE_STALL_MS (1500),
  * RESILIENCE_SEED (1), RESILIENCE_ONLY (scenario keys: steady, burst, rate-limit, outage, stall,
- * failover, model-fallback). Region probes (scenario 6): every 5 s of policy time, 10 s timeout.
+ * failover, model-fallback, broken-streams). Region probes (scenario 6): every 5 s of policy time, 10 s timeout.
  */
 import type { RecordedRequest } from '../src/testing/index.js';
 import {
@@ -51,6 +52,7 @@ const only = process.env.RESILIENCE_ONLY?.split(',').map((s) => s.trim());
 const VARIANT_NAME: Record<Variant, string> = {
   sdk: 'SDK retries only',
   ours: 'ours',
+  'ours-resume': 'ours + resume',
 };
 
 /** Statuses a client must never resend: 4xx except 408, 409 and 429. */
@@ -63,6 +65,16 @@ function percentile(values: number[], p: number): number {
   const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
   return sorted[rank] as number;
 }
+
+/** A continuation of a broken stream: the request's messages end with an assistant turn (a prefill). */
+function isContinuation(request: RecordedRequest): boolean {
+  const body = request.body as { messages?: Array<{ role?: unknown }> } | undefined;
+  return body?.messages?.at(-1)?.role === 'assistant';
+}
+
+/** An attempt whose stream the fake broke (dropped connection or `event: error`). */
+const brokenByFake = (request: RecordedRequest): boolean =>
+  request.fault?.drop !== undefined || request.fault?.sseError !== undefined;
 
 function groupByIndex(server: readonly RecordedRequest[]): Map<number, RecordedRequest[]> {
   const groups = new Map<number, RecordedRequest[]>();
@@ -128,6 +140,14 @@ interface Analysis {
   failover: Failover | undefined;
   /** Scenario 7 only: successful requests answered by the fallback model. */
   servedByFallback: number | undefined;
+  /** Streams the fake broke (attempts with a `drop` or `sseError` fault). */
+  broken: number;
+  /** Continuation requests (their messages end with an assistant prefill). */
+  continuations: number;
+  /** Workload requests with at least one continuation. */
+  resumedRequests: number;
+  /** Scenarios with a fixed text only: successful requests whose final text differs from it. */
+  mismatches: number | undefined;
 }
 
 function amplificationOver(groups: Map<number, RecordedRequest[]>, indices: readonly number[]): number {
@@ -143,7 +163,7 @@ function range(start: number, end: number): number[] {
 
 function breakerTiming(run: RunResult): BreakerTiming | undefined {
   const window = run.scenario.window;
-  if (run.variant !== 'ours' || window === undefined) return undefined;
+  if (run.variant === 'sdk' || window === undefined) return undefined;
   const issued = (index: number): number | undefined => run.results[index]?.issuedAt;
   const phaseStart = issued(window.start) ?? 0;
   const phaseEnd = issued(window.end);
@@ -210,6 +230,9 @@ function analyse(run: RunResult, openIndices: readonly number[] | undefined): An
   const window = run.scenario.window;
   const after = window ? run.results.filter((r) => r.index >= window.end) : [];
   const latencies = run.results.map((r) => r.latencyMs);
+  const expected = run.scenario.text;
+  const resumed = new Set<number>();
+  for (const [index, group] of groups) if (group.some(isContinuation)) resumed.add(index);
   return {
     run,
     requests,
@@ -231,6 +254,11 @@ function analyse(run: RunResult, openIndices: readonly number[] | undefined): An
       run.scenario.fallbackModels === undefined
         ? undefined
         : run.results.filter((r) => r.ok && r.model !== undefined && r.model !== REQUEST_MODEL).length,
+    broken: run.server.filter(brokenByFake).length,
+    continuations: run.server.filter(isContinuation).length,
+    resumedRequests: resumed.size,
+    mismatches:
+      expected === undefined ? undefined : run.results.filter((r) => r.ok && r.text !== expected).length,
   };
 }
 
@@ -248,6 +276,12 @@ function servedElsewhere(a: Analysis): string {
   return n === undefined ? '—' : `${n} (${pct(n / a.requests)})`;
 }
 
+/** Continuation requests, and how many workload requests had one (scenarios that stream). */
+function continuations(a: Analysis): string {
+  if (!a.run.scenario.stream) return '—';
+  return `${a.continuations} (${a.resumedRequests} req)`;
+}
+
 /** Scenario 6: requests after the phase the primary answered; when the first came. */
 function failback(a: Analysis): string {
   const f = a.failover;
@@ -263,14 +297,24 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   const details: string[] = [];
   const verdicts: string[] = [];
-  const byScenario = new Map<Scenario['key'], { sdk: Analysis; ours: Analysis }>();
+  const byScenario = new Map<
+    Scenario['key'],
+    { sdk: Analysis; ours: Analysis; resume: Analysis | undefined }
+  >();
 
   for (const scenario of selected) {
     process.stderr.write(`${scenario.title}: SDK retries … `);
     const sdkRun = await runScenario(scenario, 'sdk', config);
     process.stderr.write(`${ms(sdkRun.wallMs)}; ours … `);
     const oursRun = await runScenario(scenario, 'ours', config);
-    process.stderr.write(`${ms(oursRun.wallMs)}\n`);
+    process.stderr.write(ms(oursRun.wallMs));
+    let resumeRun: RunResult | undefined;
+    if (scenario.resume) {
+      process.stderr.write('; ours + resume … ');
+      resumeRun = await runScenario(scenario, 'ours-resume', config);
+      process.stderr.write(ms(resumeRun.wallMs));
+    }
+    process.stderr.write('\n');
     // The phase's requests issued once our breaker had opened; the same indices for the SDK run.
     const timing = breakerTiming(oursRun);
     const window = scenario.window;
@@ -282,8 +326,9 @@ async function main(): Promise<void> {
         : undefined;
     const sdk = analyse(sdkRun, openIndices);
     const ours = analyse(oursRun, openIndices);
-    byScenario.set(scenario.key, { sdk, ours });
-    for (const a of [sdk, ours]) {
+    const resume = resumeRun && analyse(resumeRun, openIndices);
+    byScenario.set(scenario.key, { sdk, ours, resume });
+    for (const a of resume ? [sdk, ours, resume] : [sdk, ours]) {
       const b = a.breaker;
       rows.push([
         scenario.title,
@@ -304,6 +349,8 @@ async function main(): Promise<void> {
             : policyTime(b.recoveredAfterMs),
         servedElsewhere(a),
         failback(a),
+        continuations(a),
+        a.mismatches === undefined ? '—' : String(a.mismatches),
         ms(a.run.wallMs),
       ]);
       const failures = [...a.failures.entries()]
@@ -317,6 +364,7 @@ async function main(): Promise<void> {
         .join(', ');
       const parts = [
         `failures: ${failures || 'none'}`,
+        ...(a.broken > 0 ? [`streams broken by the fake: ${a.broken}`] : []),
         `SDK resends seen by the server: ${a.sdkResends}`,
         `max in flight: ${a.run.maxInFlight}`,
       ];
@@ -328,7 +376,7 @@ async function main(): Promise<void> {
           `HTTP attempts to the secondary: ${f.attemptsToSecondary}; requests after the phase answered by the primary: ${f.afterOnPrimary}/${f.after}${f.stayedOnPrimaryAfterMs === undefined ? '' : `, all of them from ${policyTime(f.stayedOnPrimaryAfterMs)} after the phase on`}`,
         );
       }
-      if (a.run.variant === 'ours') {
+      if (a.run.variant !== 'sdk') {
         parts.push(`policy events: ${events || 'none'}`);
         if (events.includes('region.health_change'))
           parts.push(
@@ -369,13 +417,31 @@ async function main(): Promise<void> {
         : `HTTP attempts per request during the outage once the breaker is open (${outage.ours.openCount} requests): ours ${fixed(a, 3)} (SDK ${fixed(outage.sdk.openAmplification, 3)} on the same requests; goal ≤ 1.05) ${a <= 1.05 ? 'MET' : 'MISSED'}`,
     );
   }
-  const resentOurs = [...byScenario.values()].reduce((n, v) => n + v.ours.nonRetryableResent, 0);
+  // Ours: both of our variants (with and without resume).
+  const resentOurs = [...byScenario.values()].reduce(
+    (n, v) => n + v.ours.nonRetryableResent + (v.resume?.nonRetryableResent ?? 0),
+    0,
+  );
   const resentSdk = [...byScenario.values()].reduce((n, v) => n + v.sdk.nonRetryableResent, 0);
   verdicts.push(
     `Non-retryable errors (4xx other than 408/409/429) resent, all scenarios: ours ${resentOurs} (SDK ${resentSdk}; goal 0) ${resentOurs === 0 ? 'MET' : 'MISSED'}`,
   );
-  for (const [key, { sdk, ours }] of byScenario) {
+  for (const [key, { sdk, ours, resume }] of byScenario) {
     const title = all.find((s) => s.key === key)?.title ?? key;
+    if (resume !== undefined) {
+      const met = resume.successRate >= sdk.successRate && resume.successRate >= ours.successRate;
+      verdicts.push(
+        `Success rate, ${title}: ours + resume ${pct(resume.successRate)} (${resume.continuations} continuations for ${resume.resumedRequests} requests) vs SDK ${pct(sdk.successRate)} and ours without resume ${pct(ours.successRate)} (goal: broken streams: success with resume ≥ SDK default's and ≥ ours without resume) ${met ? 'MET' : 'MISSED'}`,
+      );
+      const variants = [sdk, ours, resume];
+      if (variants.every((a) => a.mismatches !== undefined)) {
+        const total = variants.reduce((n, a) => n + (a.mismatches ?? 0), 0);
+        verdicts.push(
+          `Final texts differing from the fake's, ${title}: ${variants.map((a) => `${VARIANT_NAME[a.run.variant]} ${a.mismatches}`).join(', ')} (goal 0) ${total === 0 ? 'MET' : 'MISSED'}`,
+        );
+      }
+      continue;
+    }
     const extra =
       ours.failover !== undefined
         ? `; ours served ${ours.failover.servedBySecondary} by the secondary, ${ours.failover.afterOnPrimary}/${ours.failover.after} after the phase by the primary`
@@ -402,6 +468,8 @@ async function main(): Promise<void> {
     'breaker closed after phase end',
     'served by the secondary / fallback model',
     'failback: after the phase on the primary',
+    'stream continuations (requests resumed)',
+    'text mismatches',
     'wall',
   ];
   const table = [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -409,7 +477,7 @@ async function main(): Promise<void> {
   console.log(`
 Node ${process.version}; seed ${config.seed}; total ${ms(totalMs)}.
 Workload per run: ${config.requests} requests through the real SDK, one started every ${config.intervalMs} ms (real), at most ${config.concurrency} in flight; the fake answers after ${config.latencyMs} ms (real); 2 % of requests are invalid (400 on every attempt) in every scenario. Faults depend only on the request's workload index and attempt (seeded), and in 6 and 7 on where the attempt went (the instance, the model), not on timing; 6's health probes fail while the last request issued is in the phase.
-Variants: "SDK retries only" = createClaudeFetch() (instrumentation only) + SDK maxRetries 2; "ours" = createClaudeFetch({ retry: true, breaker: true, timeouts: { connectMs: ${t.connectMs}, firstChunkMs: ${t.firstChunkMs}, idleMs: ${t.idleMs} } }) + SDK at its defaults (the SDK is told not to retry on top). The SDK's baseURL is the primary fake in every run. In 6, ours adds regions: { list: [primary, secondary (a second fake)], probe: { intervalMs: ${config.probe.intervalMs}, timeoutMs: ${config.probe.timeoutMs} } } (failbackAfterMs at its default, 30 s policy); in 7, fallback: { models: ['${FALLBACK_MODEL}'] } (the share is read from the response's model).
+Variants: "SDK retries only" = createClaudeFetch() (instrumentation only) + SDK maxRetries 2; "ours" = createClaudeFetch({ retry: true, breaker: true, timeouts: { connectMs: ${t.connectMs}, firstChunkMs: ${t.firstChunkMs}, idleMs: ${t.idleMs} } }) + SDK at its defaults (the SDK is told not to retry on top). The SDK's baseURL is the primary fake in every run. In 6, ours adds regions: { list: [primary, secondary (a second fake)], probe: { intervalMs: ${config.probe.intervalMs}, timeoutMs: ${config.probe.timeoutMs} } } (failbackAfterMs at its default, 30 s policy); in 7, fallback: { models: ['${FALLBACK_MODEL}'] } (the share is read from the response's model). In 8, "ours + resume" = ours plus resume: true (maxResumptions 2): a broken stream is continued with the text so far as an assistant prefill, through the same policies; "stream continuations" counts the requests the fake got whose messages end with an assistant turn, "text mismatches" the successful finalMessage() whose text differs from the fake's fixed text.
 Time: the SDK's latencies include its REAL backoff sleeps (0.38–0.5 s before the first retry, 0.75–1 s before the second; 1 s for retry-after: 1). Our policies run on a clock scaled ×${config.timeScale}: 1 ms real = ${(1 / config.timeScale).toFixed(0)} ms of policy time (our backoff sleeps, retry-after waits, breaker open durations, our timeouts: idleMs ${t.idleMs} = ${ms((t.idleMs ?? 0) * config.timeScale)} real), so our latencies hold waits ${(1 / config.timeScale).toFixed(0)}× shorter than real ones; the fake's latency and stalls are real time. Breaker times are real ms (≈ policy seconds).
 `);
   for (const s of selected) console.log(`- ${s.title}: ${s.description}`);

@@ -7,7 +7,8 @@
  * fallbacks) and region health probe spans.
  *
  * A scenario with `regions` gives ours a second fake instance as a second region (the SDK variant
- * keeps the primary only); one with `fallbackModels` gives ours a model fallback chain.
+ * keeps the primary only); one with `fallbackModels` gives ours a model fallback chain; one with
+ * `resume` is also run with ours plus `resume: true` (the `ours-resume` variant).
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { type Context, SpanStatusCode } from '@opentelemetry/api';
@@ -24,7 +25,8 @@ const testing = (await import(
   new URL('../../dist/testing/index.js', import.meta.url).href
 )) as typeof import('../../src/testing/index.js');
 
-export type Variant = 'sdk' | 'ours';
+/** `sdk`: instrumentation only; `ours`: our policies; `ours-resume`: ours plus `resume: true`. */
+export type Variant = 'sdk' | 'ours' | 'ours-resume';
 
 export interface WorkloadConfig {
   requests: number;
@@ -134,6 +136,8 @@ class PolicyEvents implements SpanProcessor {
         key = `${event.name}:${String(a['anthropic.timeout.kind'])}`;
       } else if (event.name === 'anthropic.fallback') {
         key = `${event.name}:${String(a['anthropic.fallback.kind'])}`;
+      } else if (event.name === 'anthropic.stream.resumption') {
+        key = `${event.name}:${String(a['anthropic.stream.resume.outcome'])}/${String(a['anthropic.stream.resume.reason'])}`;
       } else if (event.name === 'anthropic.region.health_change') {
         key = `${event.name}:${String(a['anthropic.region'])}→${String(a['anthropic.region.health'])}`;
       }
@@ -156,8 +160,10 @@ export interface RequestResult {
   error: string | undefined;
   /** Successes: the instance that answered (the fake's `x-fake-region` header). */
   servedBy: string | undefined;
-  /** Successes: the response's `model`, undefined for a stream. */
+  /** Successes: the response's `model`, undefined for a stream consumed event by event. */
   model: string | undefined;
+  /** Successes of `final-message` workloads: the text of the final message (its text blocks). */
+  text: string | undefined;
 }
 
 export interface RunResult {
@@ -241,6 +247,7 @@ export async function runScenario(
     testing.startFakeClaude({
       seed: config.seed,
       name: instance,
+      ...(scenario.text !== undefined && { text: scenario.text }),
       faultFor: (request): Fault | undefined => {
         const index = request.path === '/v1/messages' ? workloadIndex(request) : undefined;
         if (index === undefined) {
@@ -261,7 +268,7 @@ export async function runScenario(
     });
   const fake = await startFake('primary');
   // The second region: ours only; the SDK variant has nowhere else to go.
-  const secondary = scenario.regions && variant === 'ours' ? await startFake('secondary') : undefined;
+  const secondary = scenario.regions && variant !== 'sdk' ? await startFake('secondary') : undefined;
   const events = new PolicyEvents();
   const tracerProvider = new TracerProvider({ spanProcessors: [events] });
   const fetch =
@@ -282,23 +289,34 @@ export async function runScenario(
             },
           }),
           ...(scenario.fallbackModels && { fallback: { models: scenario.fallbackModels } }),
+          ...(variant === 'ours-resume' && { resume: true }),
           clock: scaledClock(config.timeScale),
           random: seededRandom(config.seed),
         });
   // The SDK at its defaults (maxRetries 2, its own backoff) in both variants, on the primary.
   const client = new Anthropic({ apiKey: 'bench-key', baseURL: fake.url, fetch });
 
-  /** Sends workload request `index`; returns who answered and the response's model. */
+  /** Sends workload request `index`; returns who answered, the response's model and text. */
   const call = async (
     index: number,
-  ): Promise<{ servedBy: string | undefined; model: string | undefined }> => {
+  ): Promise<{ servedBy: string | undefined; model: string | undefined; text?: string }> => {
     const content = `[bench#${index}] Summarise the plot of Hamlet in one sentence.`;
     const params = {
       model: REQUEST_MODEL,
       max_tokens: 64,
       messages: [{ role: 'user' as const, content }],
     };
-    if (scenario.stream) {
+    if (scenario.stream === 'final-message') {
+      const stream = client.messages.stream(params);
+      const message = await stream.finalMessage();
+      const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
+      return {
+        servedBy: stream.response?.headers.get('x-fake-region') ?? undefined,
+        model: message.model,
+        text,
+      };
+    }
+    if (scenario.stream === 'events') {
       const { data: stream, response } = await client.messages
         .create({ ...params, stream: true })
         .withResponse();
@@ -330,7 +348,7 @@ export async function runScenario(
     running.push(
       call(index)
         .then(
-          ({ servedBy, model }) => {
+          ({ servedBy, model, text }) => {
             results.push({
               index,
               issuedAt,
@@ -339,6 +357,7 @@ export async function runScenario(
               error: undefined,
               servedBy,
               model,
+              text,
             });
           },
           (error: unknown) => {
@@ -350,6 +369,7 @@ export async function runScenario(
               error: describeError(error),
               servedBy: undefined,
               model: undefined,
+              text: undefined,
             });
           },
         )

@@ -11,6 +11,9 @@
  * Faults may also depend on where an attempt went (the fake instance: the primary region or the
  * secondary) and on the model it names (after a model fallback, the fallback model). Health probes
  * of the regions carry no workload index: their fault depends on the workload index issued last.
+ *
+ * A continuation of a broken stream (ours with `resume`) carries the same workload index (its first
+ * message is the original one), so it counts as a later attempt of the same request.
  */
 import type { Fault } from '../../src/testing/index.js';
 
@@ -64,13 +67,31 @@ export interface ScenarioConfig {
 
 export interface Scenario {
   /** Short key (`RESILIENCE_ONLY` selects by it). */
-  key: 'steady' | 'burst' | 'rate-limit' | 'outage' | 'stall' | 'failover' | 'model-fallback';
+  key:
+    | 'steady'
+    | 'burst'
+    | 'rate-limit'
+    | 'outage'
+    | 'stall'
+    | 'failover'
+    | 'model-fallback'
+    | 'broken-streams';
   /** Title for the table. */
   title: string;
   /** One line on what the fake does. */
   description: string;
-  /** Whether the workload streams (`stream: true`, consumed with `for await`). */
-  stream: boolean;
+  /**
+   * How the workload calls the API: `false` `messages.create(…)`; `events` `messages.create({ stream:
+   * true })` consumed with `for await`; `final-message` `messages.stream(…).finalMessage()`.
+   */
+  stream: false | 'events' | 'final-message';
+  /**
+   * The fake's assistant text for every request (default: a generated sentence per request). When
+   * set, the text of each successful message is checked against it.
+   */
+  text?: string;
+  /** Ours runs twice: as usual, and with `resume: true` on top (a third variant). */
+  resume?: boolean;
   /** The fault phase, as workload indices [start, end); none for steady faults. */
   window: { start: number; end: number } | undefined;
   /** Whether the phase should open a circuit breaker (times are reported). */
@@ -102,6 +123,31 @@ export function invalidRequest(seed: number, index: number): Fault | undefined {
   return hashUnit(seed, 'invalid', index) < 0.02
     ? { status: 400, errorType: 'invalid_request_error' }
     : undefined;
+}
+
+/**
+ * The fake's text in scenario 8: about 30 words with multi-byte UTF-8 characters (`é`, 2 bytes; `—`
+ * and `☕`, 3 bytes), so that a cut can fall inside a character and continuations are deterministic.
+ */
+export const BROKEN_STREAM_TEXT =
+  'The café on the corner opens at seven, and by eight the queue of students, nurses and night-shift drivers reaches the bakery next door — nobody minds the wait, the coffee ☕ is worth it.';
+
+/**
+ * How scenario 8 breaks a first attempt's stream after `afterEvents` complete events: the
+ * connection dropped on an event boundary, in the middle of the next event or inside a multi-byte
+ * character, or an `event: error` (overloaded_error) in place of the next event.
+ */
+function brokenStream(kind: number, afterEvents: number): Fault {
+  switch (kind) {
+    case 0:
+      return { drop: { afterEvents } };
+    case 1:
+      return { drop: { afterEvents, at: 'mid-event' } };
+    case 2:
+      return { drop: { afterEvents, at: 'mid-utf8' } };
+    default:
+      return { sseError: { afterEvents, errorType: 'overloaded_error' } };
+  }
 }
 
 function windowOf(requests: number, from: number, to: number): { start: number; end: number } {
@@ -168,7 +214,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       key: 'stall',
       title: '5. stalled streams',
       description: `streams; 10 % of them stall ${stallMs} ms (real) after 5 events, then finish`,
-      stream: true,
+      stream: 'events',
       window: undefined,
       breakerPhase: false,
       ...plain,
@@ -204,6 +250,26 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
       fallbackModels: [FALLBACK_MODEL],
       fault: (index, _attempt, { model }) =>
         model === REQUEST_MODEL && inWindow(overloaded, index) ? { status: 529 } : undefined,
+    },
+    {
+      key: 'broken-streams',
+      title: '8. broken streams',
+      description:
+        'messages.stream(…).finalMessage() with a fixed ~30-word text; the first attempt of 20 % of the requests (the invalid ones excepted) is cut after 4–39 of its 48 events (inside the text: event 3 is the first text delta, 40 the last multi-byte one), mixed evenly: connection dropped on an event boundary, in the middle of an event or inside a multi-byte character, or `event: error` overloaded_error; later attempts are healthy',
+      stream: 'final-message',
+      text: BROKEN_STREAM_TEXT,
+      resume: true,
+      window: undefined,
+      breakerPhase: false,
+      ...plain,
+      fault: (index, attempt) => {
+        if (attempt > 0 || invalidRequest(seed, index) || hashUnit(seed, 'broken', index) >= 0.2)
+          return undefined;
+        // Event 3 is the first text delta, so some text has arrived; a mid-utf8 cut always finds a
+        // multi-byte character at or after the next event (the last one, ☕, is in event 40).
+        const afterEvents = 4 + Math.floor(hashUnit(seed, 'broken-at', index) * 36);
+        return brokenStream(Math.floor(hashUnit(seed, 'broken-kind', index) * 4), afterEvents);
+      },
     },
   ];
 }

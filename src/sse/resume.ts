@@ -72,6 +72,8 @@ class Checkpoint {
   tokensBefore = 0;
   /** The current continuation is spliced into a message the consumer already started. */
   spliced = false;
+  /** The stop reason, once a `message_delta` gave it: the message is complete but for `message_stop`. */
+  stopReason: string | undefined;
 
   partial(): PartialOutput {
     return {
@@ -139,6 +141,8 @@ export function resumableStream(
   let pending: Uint8Array[] = [];
   let brokenBy: string | undefined;
   let failure: unknown;
+  /** Continuation text blocks not handed over yet (no text so far), by index. */
+  const deferred = new Map<number, Uint8Array>();
 
   const onEvent = (name: string, data: string | undefined): void => {
     if (brokenBy !== undefined) return;
@@ -167,8 +171,14 @@ export function resumableStream(
         const mapped = splicing ? index + checkpoint.offset : index;
         checkpoint.blocks[mapped] = { type, text: '', open: true };
         if (splicing && value !== undefined) {
-          pending.push(frame(name, JSON.stringify({ ...value, index: mapped })));
-          checkpoint.events++;
+          const start = frame(name, JSON.stringify({ ...value, index: mapped }));
+          // A new text block of a continuation is handed over only once it has text: after a
+          // complete prefill the API may answer with an empty one.
+          if (type === 'text') deferred.set(mapped, start);
+          else {
+            pending.push(start);
+            checkpoint.events++;
+          }
           return;
         }
         break;
@@ -180,6 +190,12 @@ export function resumableStream(
         const block = checkpoint.blocks[mapped];
         if (block !== undefined && typeof delta?.text === 'string') block.text += delta.text;
         if (splicing && value !== undefined) {
+          if (deferred.has(mapped)) {
+            if (typeof delta?.text === 'string' && delta.text === '') return;
+            pending.push(deferred.get(mapped) as Uint8Array);
+            deferred.delete(mapped);
+            checkpoint.events++;
+          }
           pending.push(frame(name, JSON.stringify({ ...value, index: mapped })));
           checkpoint.events++;
           return;
@@ -191,6 +207,12 @@ export function resumableStream(
         const mapped = splicing ? index + checkpoint.offset : index;
         const block = checkpoint.blocks[mapped];
         if (block !== undefined) block.open = false;
+        if (deferred.delete(mapped)) {
+          // An empty text block of a continuation: never shown, and not part of the message.
+          checkpoint.blocks.length = mapped;
+          checkpoint.offset -= 1;
+          return;
+        }
         if (splicing && value !== undefined) {
           pending.push(frame(name, JSON.stringify({ ...value, index: mapped })));
           checkpoint.events++;
@@ -199,6 +221,8 @@ export function resumableStream(
         break;
       }
       case 'message_delta': {
+        const delta = value?.delta as { stop_reason?: unknown } | undefined;
+        if (typeof delta?.stop_reason === 'string') checkpoint.stopReason = delta.stop_reason;
         const usage = value?.usage as { output_tokens?: unknown } | undefined;
         if (typeof usage?.output_tokens === 'number') {
           checkpoint.outputTokens = checkpoint.tokensBefore + usage.output_tokens;
@@ -219,8 +243,9 @@ export function resumableStream(
         checkpoint.stopped = true;
         break;
       case 'error':
-        // A failure after the 200: handled as a break, not handed over.
-        brokenBy = errorTypeOfBody(value) ?? 'stream_error';
+        // A failure after the 200: handled as a break, not handed over (after the stop it no longer
+        // matters).
+        if (!checkpoint.stopped) brokenBy = errorTypeOfBody(value) ?? 'stream_error';
         return;
     }
     pending.push(frame(name, data ?? ''));
@@ -230,6 +255,16 @@ export function resumableStream(
 
   /** Decides what to do about a break; returns true when the stream goes on. */
   const recover = async (reason: string): Promise<boolean> => {
+    if (checkpoint.stopReason !== undefined && !checkpoint.stopped) {
+      // Only `message_stop` was missing: the message is whole, finish it.
+      options.onDecision('resumed', `${reason}:after_stop_reason`);
+      pending.push(frame('message_stop', '{"type":"message_stop"}'));
+      checkpoint.events++;
+      checkpoint.stopped = true;
+      brokenBy = undefined;
+      failure = undefined;
+      return true;
+    }
     const why = checkpoint.notResumable(thinkingRequested);
     if (why !== undefined) {
       options.onDecision('not_resumable', why);
