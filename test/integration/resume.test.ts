@@ -64,14 +64,16 @@ async function eventCount(): Promise<number> {
 describe('transparent resume', () => {
   it('gives the uncut message whatever event boundary the connection drops at', async () => {
     const total = await eventCount();
-    for (let k = 1; k < total - 1; k++) {
+    for (let k = 0; k < total; k++) {
       fake.reset();
       fake.setScript([{ drop: { afterEvents: k } }, null]);
       const message = await client().messages.stream(params).finalMessage();
       const text = message.content.map((b) => (b.type === 'text' ? b.text : '')).join('');
       expect(text, `cut after ${k} events`).toBe(TEXT);
       expect(message.content).toHaveLength(1);
-      expect(fake.requests, `cut after ${k} events`).toHaveLength(2);
+      // One continuation, or none when only `message_stop` was missing (the message was whole).
+      expect(fake.requests.length, `cut after ${k} events`).toBeGreaterThanOrEqual(1);
+      expect(fake.requests.length, `cut after ${k} events`).toBeLessThanOrEqual(2);
     }
   });
 
