@@ -60,32 +60,21 @@ function createInstruments(
   breakers: BreakerStates,
   regions: BreakerStates,
 ): Instruments {
-  meter
-    .createObservableGauge(METRICS.BREAKER_STATE.name, {
-      unit: METRICS.BREAKER_STATE.unit,
-      description: METRICS.BREAKER_STATE.brief,
-    })
-    .addCallback((result) => {
-      for (const { value, attributes } of breakers.values()) result.observe(value, attributes);
-    });
-  meter
-    .createObservableGauge(METRICS.REGION_HEALTH.name, {
-      unit: METRICS.REGION_HEALTH.unit,
-      description: METRICS.REGION_HEALTH.brief,
-    })
-    .addCallback((result) => {
-      for (const { value, attributes } of regions.values()) result.observe(value, attributes);
-    });
-  meter
-    .createObservableGauge(METRICS.RATELIMIT_REMAINING.name, {
-      unit: METRICS.RATELIMIT_REMAINING.unit,
-      description: METRICS.RATELIMIT_REMAINING.brief,
-    })
-    .addCallback((result) => {
-      for (const byResource of headroom.values()) {
-        for (const { value, attributes } of byResource.values()) result.observe(value, attributes);
-      }
-    });
+  const gauge = (
+    spec: MetricSpec,
+    entries: () => Iterable<{ value: number; attributes: Attributes }>,
+  ): void => {
+    meter
+      .createObservableGauge(spec.name, { unit: spec.unit, description: spec.brief })
+      .addCallback((result) => {
+        for (const { value, attributes } of entries()) result.observe(value, attributes);
+      });
+  };
+  gauge(METRICS.BREAKER_STATE, () => breakers.values());
+  gauge(METRICS.REGION_HEALTH, () => regions.values());
+  gauge(METRICS.RATELIMIT_REMAINING, function* () {
+    for (const byResource of headroom.values()) yield* byResource.values();
+  });
   return {
     operationDuration: histogram(meter, METRICS.OPERATION_DURATION),
     tokenUsage: histogram(meter, METRICS.TOKEN_USAGE),

@@ -10,22 +10,12 @@ import {
   resolveBackoffOptions,
 } from '../../../src/policies/backoff.js';
 import type { Random } from '../../../src/policies/types.js';
+import { sequence } from '../../helpers/random.js';
 
 const constant =
   (value: number): Random =>
   () =>
     value;
-
-/** A random source that returns the given values in turn, and counts its calls. */
-function sequence(values: readonly number[]): Random & { calls: number } {
-  let i = 0;
-  const random = (() => {
-    random.calls++;
-    return values[i++ % values.length] ?? 0;
-  }) as Random & { calls: number };
-  random.calls = 0;
-  return random;
-}
 
 const JUST_BELOW_ONE = 1 - Number.EPSILON / 2;
 

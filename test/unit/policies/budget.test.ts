@@ -6,21 +6,10 @@ import {
   type RetryBudgetOptions,
   TokenBucketRetryBudget,
 } from '../../../src/policies/budget.js';
+import { seeded as mulberry32 } from '../../helpers/random.js';
 
 function repeat(n: number, fn: () => void): void {
   for (let i = 0; i < n; i++) fn();
-}
-
-/** A small seeded generator (mulberry32), so a workload is reproducible from a fast-check seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -13,34 +13,12 @@ import {
 } from '../../../src/policies/regions.js';
 import type { Random } from '../../../src/policies/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
+import { seeded, sequence } from '../../helpers/random.js';
 
 const constant =
   (value: number): Random =>
   () =>
     value;
-
-/** A random source that returns the given values in turn, and counts its calls. */
-function sequence(values: readonly number[]): Random & { calls: number } {
-  let i = 0;
-  const random = (() => {
-    random.calls++;
-    return values[i++ % values.length] ?? 0;
-  }) as Random & { calls: number };
-  random.calls = 0;
-  return random;
-}
-
-/** A seeded PRNG (mulberry32), for statistical tests that must not be flaky. */
-function seeded(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function region(name: string, extra: Partial<RegionConfig> = {}): RegionConfig {
   return { name, baseURL: `https://${name}.example.com`, ...extra };
