@@ -14,6 +14,7 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
+import { CardinalityGuard } from './cardinality.js';
 import { A, INSTRUMENTATION_SCOPE, METRICS, type MetricSpec } from './names.js';
 
 /** The instruments of {@link METRICS}. */
@@ -39,16 +40,22 @@ export interface Instruments {
 /** Breaker states by key, observed by the state gauge. */
 export type BreakerStates = Map<string, { value: number; attributes: Attributes }>;
 
-function histogram(meter: Meter, spec: MetricSpec): Histogram {
-  return meter.createHistogram(spec.name, {
+/** A histogram whose records go through `guard`. */
+function histogram(meter: Meter, guard: CardinalityGuard, spec: MetricSpec): Histogram {
+  const instrument = meter.createHistogram(spec.name, {
     unit: spec.unit,
     description: spec.brief,
     advice: spec.buckets ? { explicitBucketBoundaries: [...spec.buckets] } : undefined,
   });
+  return {
+    record: (value, attributes, context) => instrument.record(value, guard.bound(attributes), context),
+  };
 }
 
-function counter(meter: Meter, spec: MetricSpec): Counter {
-  return meter.createCounter(spec.name, { unit: spec.unit, description: spec.brief });
+/** A counter whose records go through `guard`. */
+function counter(meter: Meter, guard: CardinalityGuard, spec: MetricSpec): Counter {
+  const instrument = meter.createCounter(spec.name, { unit: spec.unit, description: spec.brief });
+  return { add: (value, attributes, context) => instrument.add(value, guard.bound(attributes), context) };
 }
 
 /** Last rate-limit headroom seen, by resource and region: observed at collection time, not per request. */
@@ -59,6 +66,7 @@ function createInstruments(
   headroom: Headroom,
   breakers: BreakerStates,
   regions: BreakerStates,
+  cardinality: CardinalityGuard,
 ): Instruments {
   const gauge = (
     spec: MetricSpec,
@@ -76,22 +84,22 @@ function createInstruments(
     for (const byResource of headroom.values()) yield* byResource.values();
   });
   return {
-    operationDuration: histogram(meter, METRICS.OPERATION_DURATION),
-    tokenUsage: histogram(meter, METRICS.TOKEN_USAGE),
-    timeToFirstChunk: histogram(meter, METRICS.TIME_TO_FIRST_CHUNK),
-    cacheTokens: counter(meter, METRICS.CACHE_TOKENS),
-    attempts: counter(meter, METRICS.ATTEMPTS),
-    attemptDuration: histogram(meter, METRICS.ATTEMPT_DURATION),
-    instrumentationErrors: counter(meter, METRICS.INSTRUMENTATION_ERRORS),
-    retries: counter(meter, METRICS.RETRIES),
-    retryDelay: histogram(meter, METRICS.RETRY_DELAY),
-    retryBudgetExhausted: counter(meter, METRICS.RETRY_BUDGET_EXHAUSTED),
-    breakerTransitions: counter(meter, METRICS.BREAKER_TRANSITIONS),
-    breakerRejections: counter(meter, METRICS.BREAKER_REJECTIONS),
-    timeouts: counter(meter, METRICS.TIMEOUTS),
-    fallbacks: counter(meter, METRICS.FALLBACKS),
-    cacheLookups: counter(meter, METRICS.CACHE_LOOKUPS),
-    resumptions: counter(meter, METRICS.RESUMPTIONS),
+    operationDuration: histogram(meter, cardinality, METRICS.OPERATION_DURATION),
+    tokenUsage: histogram(meter, cardinality, METRICS.TOKEN_USAGE),
+    timeToFirstChunk: histogram(meter, cardinality, METRICS.TIME_TO_FIRST_CHUNK),
+    cacheTokens: counter(meter, cardinality, METRICS.CACHE_TOKENS),
+    attempts: counter(meter, cardinality, METRICS.ATTEMPTS),
+    attemptDuration: histogram(meter, cardinality, METRICS.ATTEMPT_DURATION),
+    instrumentationErrors: counter(meter, cardinality, METRICS.INSTRUMENTATION_ERRORS),
+    retries: counter(meter, cardinality, METRICS.RETRIES),
+    retryDelay: histogram(meter, cardinality, METRICS.RETRY_DELAY),
+    retryBudgetExhausted: counter(meter, cardinality, METRICS.RETRY_BUDGET_EXHAUSTED),
+    breakerTransitions: counter(meter, cardinality, METRICS.BREAKER_TRANSITIONS),
+    breakerRejections: counter(meter, cardinality, METRICS.BREAKER_REJECTIONS),
+    timeouts: counter(meter, cardinality, METRICS.TIMEOUTS),
+    fallbacks: counter(meter, cardinality, METRICS.FALLBACKS),
+    cacheLookups: counter(meter, cardinality, METRICS.CACHE_LOOKUPS),
+    resumptions: counter(meter, cardinality, METRICS.RESUMPTIONS),
   };
 }
 
@@ -101,6 +109,8 @@ export class Telemetry {
   private cachedProvider: MeterProvider | undefined;
   private cachedInstruments: Instruments | undefined;
   private readonly warned = new Set<string>();
+  /** Bounds the metric attributes whose values come from outside (models, error types, …). */
+  readonly cardinality = new CardinalityGuard();
   private readonly headroom: Headroom = new Map();
   /** Breaker states by key, for the state gauge. */
   readonly breakerStates: BreakerStates = new Map();
@@ -127,6 +137,7 @@ export class Telemetry {
         this.headroom,
         this.breakerStates,
         this.regionStates,
+        this.cardinality,
       );
       this.cachedProvider = provider;
     }

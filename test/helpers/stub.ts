@@ -34,6 +34,8 @@ export interface StubHarness {
   onlySpan(): ReadableSpan;
   /** Sum of `anthropic.client.attempts`. */
   attemptsCounted(): Promise<number>;
+  /** The attribute sets of a metric's data points. */
+  pointAttributes(metric: string): Promise<Record<string, unknown>[]>;
 }
 
 /** Creates the harness and registers its per-test checks (call at the top level of a test file). */
@@ -101,5 +103,12 @@ export function stubHarness(): StubHarness {
       return spans[0] as ReadableSpan;
     },
     attemptsCounted,
+    async pointAttributes(metric) {
+      const { resourceMetrics } = await reader.collect();
+      return resourceMetrics.scopeMetrics
+        .flatMap((scope) => scope.metrics)
+        .filter((m) => m.descriptor.name === metric)
+        .flatMap((m) => m.dataPoints.map((p) => p.attributes as Record<string, unknown>));
+    },
   };
 }
