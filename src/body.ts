@@ -33,6 +33,16 @@ const decoder = new TextDecoder();
  */
 const abandoned = new FinalizationRegistry<AttemptRecorder>((rec) => rec.end('cancelled'));
 
+/** A successful streamed (SSE) response with a body. */
+export function isEventStream(response: Response): boolean {
+  return (
+    response.status >= 200 &&
+    response.status < 300 &&
+    response.body !== null &&
+    (response.headers.get('content-type') ?? '').includes('text/event-stream')
+  );
+}
+
 /** A response with the same status, headers and URL and another body. */
 export function rebuild(response: Response, body: ReadableStream<Uint8Array> | Uint8Array | null): Response {
   const copy = new Response(body as BodyInit | null, {

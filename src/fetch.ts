@@ -11,9 +11,9 @@ import {
   sendAttempt,
   suppressTracing,
 } from './attempt.js';
-import { rebuild } from './body.js';
+import { isEventStream, rebuild } from './body.js';
 import type { ClaudeFetchOptions } from './options.js';
-import { compose, type Operation, type Policy } from './pipeline.js';
+import { compose, decide, type Operation, type Policy } from './pipeline.js';
 import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
 import { TokenBucketRetryBudget } from './policies/budget.js';
 import { cachePolicy } from './policies/cache-policy.js';
@@ -23,8 +23,8 @@ import { ModelFallback } from './policies/fallback.js';
 import { fallbackPolicy } from './policies/fallback-policy.js';
 import { regionPolicy, watchRegionHealth } from './policies/region-policy.js';
 import { RegionProber, RegionRouter } from './policies/regions.js';
-import { decide, retryPolicy } from './policies/retry.js';
-import { errorTypeOfException } from './recorder.js';
+import { retryPolicy } from './policies/retry.js';
+import { errorTypeOfException, timeoutKind } from './recorder.js';
 import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
 import { resumableStream, StreamInterruptedError } from './sse/resume.js';
 import { regionFromHost } from './telemetry/headers.js';
@@ -308,10 +308,8 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       // A timeout of ours is a decision too: record it on the operation as well as on the attempt.
       handle.done.then(
         (result) => {
-          const kind = result.errorType?.endsWith('_timeout') ? result.errorType.slice(0, -8) : undefined;
-          if (kind !== undefined && kind !== 'request') {
-            decide(op, EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: kind });
-          }
+          const kind = timeoutKind(result.errorType);
+          if (kind !== undefined) decide(op, EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: kind });
         },
         () => undefined,
       );
@@ -345,15 +343,16 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       throw error;
     }
     const response = handle.ok ? handle.response : undefined;
-    const resumable =
+    const json = req.json;
+    const streamed =
       resume !== undefined &&
       response !== undefined &&
-      response.body !== null &&
-      response.status < 300 &&
+      json !== undefined &&
       req.stream &&
-      req.json !== undefined &&
-      (response.headers.get('content-type') ?? '').includes('text/event-stream');
-    if (!resumable || response === undefined || response.body === null || req.json === undefined) {
+      isEventStream(response)
+        ? response.body
+        : null;
+    if (streamed === null || response === undefined || json === undefined) {
       handle.done.then(
         (result) => finish(result),
         () => finish(undefined),
@@ -363,18 +362,14 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     }
     // A broken stream is continued through the same pipeline; the operation ends with the stream.
     let last = handle;
-    const stream = resumableStream(response.body, req.json, {
+    const stream = resumableStream(streamed, json, {
       maxResumptions,
       errorTypeOf: (error) => errorTypeOfException(error, req.signal),
       resume: async (body, n) => {
         const next = await send({ ...plan, body, previous: last.spanContext });
         last = next;
-        const ok =
-          next.ok &&
-          next.response.status < 300 &&
-          next.response.body !== null &&
-          (next.response.headers.get('content-type') ?? '').includes('text/event-stream');
-        if (ok && next.ok && next.response.body !== null) return { ok: true, body: next.response.body };
+        const continued = next.ok && isEventStream(next.response) ? next.response.body : null;
+        if (continued !== null) return { ok: true, body: continued };
         if (next.ok) void next.response.body?.cancel().catch(() => undefined);
         return { ok: false, reason: next.errorType ?? `resume_${n}_failed` };
       },

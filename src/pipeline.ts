@@ -4,7 +4,7 @@
  * step zero or more times (retries, failover), or answer by itself (an open breaker, a cache). The
  * innermost step is {@link sendAttempt}: one HTTP attempt with its span.
  */
-import type { Span } from '@opentelemetry/api';
+import type { Attributes, Span } from '@opentelemetry/api';
 import type { Clock, Random } from './policies/types.js';
 import type { AttemptHandle, AttemptPlan, AttemptResult } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
@@ -59,4 +59,10 @@ export function answered(plan: AttemptPlan, response: Response, errorType: strin
     outcome: 'error',
   };
   return { ok: true, response, done: Promise.resolve(result), errorType, spanContext: undefined };
+}
+
+/** Records a decision as an event on the operation span. */
+export function decide(op: Operation, name: string, attributes: Attributes): void {
+  const span = op.span;
+  if (span !== undefined) op.telemetry.safely('decision_event', () => span.addEvent(name, attributes));
 }

@@ -107,7 +107,7 @@ export function errorTypeOfException(error: unknown, signal: AbortSignal | undef
 }
 
 /** The kind of one of our timeouts (`idle` for `idle_timeout`), else undefined. */
-function timeoutKind(errorType: string | undefined): string | undefined {
+export function timeoutKind(errorType: string | undefined): string | undefined {
   return errorType?.endsWith('_timeout') && errorType !== 'request_timeout'
     ? errorType.slice(0, -'_timeout'.length)
     : undefined;

@@ -5,14 +5,13 @@
  * count).
  */
 import type { Attributes } from '@opentelemetry/api';
-import { answered, type Policy } from '../pipeline.js';
+import { answered, decide, type Policy } from '../pipeline.js';
 import type { AttemptHandle, AttemptPlan } from '../recorder.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { type BreakerOptions, BreakerRegistry, type BreakerState } from './breaker.js';
 import { classify } from './classify.js';
 import { policyResponse } from './errors.js';
-import { decide } from './retry.js';
 import type { Clock } from './types.js';
 
 /** Options of the breaker policy (`createClaudeFetch({ breaker })`). */

@@ -6,13 +6,13 @@
  * outcome feeds the region's passive health.
  */
 import type { Attributes } from '@opentelemetry/api';
-import { answered, type Operation, type Policy } from '../pipeline.js';
+import { answered, decide, type Operation, type Policy } from '../pipeline.js';
 import type { AttemptHandle } from '../recorder.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { policyResponse } from './errors.js';
 import { type RegionConfig, type RegionRouter, rewriteUrl } from './regions.js';
-import { classifyHandle, decide } from './retry.js';
+import { classifyHandle } from './retry.js';
 
 /** Regions that failed in each operation (with the error type), moved to the back for its later attempts. */
 const failedIn = new WeakMap<Operation, Map<string, string>>();

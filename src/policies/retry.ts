@@ -5,7 +5,7 @@
  * call never makes more than `maxAttempts` HTTP attempts whatever its own `maxRetries`.
  */
 import type { Attributes, SpanContext } from '@opentelemetry/api';
-import { answered, type Operation, type Policy } from '../pipeline.js';
+import { answered, decide, type Policy } from '../pipeline.js';
 import type { AttemptHandle, AttemptPlan } from '../recorder.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
@@ -39,12 +39,6 @@ export function classifyHandle(handle: AttemptHandle): Classification {
     { kind: 'error', error: handle.error, errorType: handle.errorType ?? 'connection_error' },
     Date.now(),
   );
-}
-
-/** Records a decision as an event on the operation span. */
-export function decide(op: Operation, name: string, attributes: Attributes): void {
-  const span = op.span;
-  if (span !== undefined) op.telemetry.safely('decision_event', () => span.addEvent(name, attributes));
 }
 
 /**
