@@ -14,6 +14,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { type Context, SpanStatusCode } from '@opentelemetry/api';
 import { type ReadableSpan, type Span, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ClaudeFetchOptions, Clock, Timer } from '../../src/index.js';
+import { systemClock } from '../../src/policies/clock.js';
 import type { Fault, RecordedRequest } from '../../src/testing/index.js';
 import { type Instance, invalidRequest, REQUEST_MODEL, type Scenario, seededRandom } from './scenarios.js';
 
@@ -58,28 +59,8 @@ export function scaledClock(scale: number): Clock {
   const real = (ms: number): number => Math.max(0, ms) * scale;
   return {
     now: () => origin + (performance.now() - origin) / scale,
-    sleep(ms: number, signal?: AbortSignal): Promise<void> {
-      return new Promise<void>((resolve, reject) => {
-        if (signal?.aborted) {
-          reject(signal.reason);
-          return;
-        }
-        const onAbort = (): void => {
-          clearTimeout(timer);
-          reject(signal?.reason);
-        };
-        const timer = setTimeout(() => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        }, real(ms));
-        signal?.addEventListener('abort', onAbort, { once: true });
-      });
-    },
-    setTimer(fn: () => void, ms: number): Timer {
-      const timer = setTimeout(fn, real(ms));
-      timer.unref();
-      return { cancel: () => clearTimeout(timer) };
-    },
+    sleep: (ms: number, signal?: AbortSignal): Promise<void> => systemClock.sleep(real(ms), signal),
+    setTimer: (fn: () => void, ms: number): Timer => systemClock.setTimer(fn, real(ms)),
   };
 }
 

@@ -17,22 +17,13 @@ import {
   type ResponseStore,
   storedHeaders,
 } from './cache.js';
+import { CALLER_ERROR_TYPES } from './fallback.js';
 import { recordFallback } from './region-policy.js';
 import { classifyHandle } from './retry.js';
 import type { Clock } from './types.js';
 
-/** The caller's own errors: a cached answer must not hide them. */
-const CALLER_ERRORS = new Set([
-  'invalid_request_error',
-  'authentication_error',
-  'billing_error',
-  'permission_error',
-  'not_found_error',
-  'request_too_large',
-  'unprocessable_entity',
-  'client_error',
-  'aborted',
-]);
+/** The caller's own errors (and aborts): a cached answer must not hide them. */
+const CALLER_ERRORS = new Set([...CALLER_ERROR_TYPES, 'aborted']);
 
 export function cachePolicy(options: CacheOptions, clock: Clock): Policy {
   const ttlMs = options.ttlMs ?? 600_000;

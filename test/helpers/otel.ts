@@ -3,7 +3,15 @@
  * started but not ended, and a metric reader collected on demand. Registered globally, with the
  * AsyncLocalStorage context manager, so the Anthropic SDK's native call spans use it too.
  */
-import { context, DiagLogLevel, diag, metrics, propagation, trace } from '@opentelemetry/api';
+import {
+  type Attributes,
+  context,
+  DiagLogLevel,
+  diag,
+  metrics,
+  propagation,
+  trace,
+} from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
@@ -21,8 +29,10 @@ import {
   type SpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { Telemetry } from '../../src/telemetry/instruments.js';
 
-class OnDemandReader extends MetricReader {
+/** A metric reader collected on demand (`reader.collect()`). */
+export class OnDemandReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
   protected override async onForceFlush(): Promise<void> {}
 }
@@ -162,4 +172,53 @@ export function captureDiag(): { messages: string[]; stop(): void } {
 /** Lets pending callbacks and microtasks run. */
 export function settle(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Providers passed explicitly (nothing registered globally), the library's `Telemetry` over them,
+ * and readers of what it recorded: for tests of one policy or module at a time.
+ */
+export function explicitOtel() {
+  const exporter = new InMemorySpanExporter();
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const reader = new OnDemandReader();
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const telemetry = new Telemetry(tracerProvider, meterProvider);
+  const points = async (name: string): Promise<DataPoint<unknown>[]> => {
+    const { resourceMetrics, errors } = await reader.collect();
+    if (errors.length > 0) throw errors[0];
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        if (metric.descriptor.name === name) return metric.dataPoints as DataPoint<unknown>[];
+      }
+    }
+    return [];
+  };
+  const matching = async (name: string, match: Attributes): Promise<DataPoint<unknown>[]> =>
+    (await points(name)).filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v));
+  return {
+    exporter,
+    tracerProvider,
+    meterProvider,
+    reader,
+    telemetry,
+    points,
+    async counterSum(name: string, match: Attributes = {}): Promise<number> {
+      return (await matching(name, match)).reduce((sum, p) => sum + (p.value as number), 0);
+    },
+    async histogram(name: string, match: Attributes = {}): Promise<{ sum: number; count: number }> {
+      let sum = 0;
+      let count = 0;
+      for (const p of await matching(name, match)) {
+        const h = p.value as Histogram;
+        sum += h.sum ?? 0;
+        count += h.count;
+      }
+      return { sum, count };
+    },
+    async shutdown(): Promise<void> {
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    },
+  };
 }

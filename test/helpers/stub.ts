@@ -4,7 +4,7 @@
  * once: one exported span and one `anthropic.client.attempts` count per stub call, and no span
  * ended twice.
  */
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import {
   InMemorySpanExporter,
   type ReadableSpan,
@@ -13,12 +13,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeEach, expect } from 'vitest';
 import { type ClaudeFetch, createClaudeFetch } from '../../src/fetch.js';
-import { captureDiag } from './otel.js';
-
-class OnDemandReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
+import { captureDiag, OnDemandReader } from './otel.js';
 
 export type Respond = (url: string, init: RequestInit | undefined) => Response | Promise<Response>;
 

@@ -2,14 +2,8 @@
  * The breaker policy in isolation (and inside the retry policy): an `Operation` built by hand (a
  * real operation span, a fake clock), a scripted `next` answering with hand-made attempt handles.
  */
-import type { Attributes, SpanContext } from '@opentelemetry/api';
-import { type DataPoint, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import {
-  InMemorySpanExporter,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import type { SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compose, type Operation, type Policy, type SendStep } from '../../../src/pipeline.js';
@@ -24,50 +18,15 @@ import { claudeOtelErrorOf, POLICY_ERROR_HEADER } from '../../../src/policies/er
 import { retryPolicy } from '../../../src/policies/retry.js';
 import type { AttemptHandle, AttemptPlan, AttemptResult } from '../../../src/recorder.js';
 import { readRequest } from '../../../src/request.js';
-import { Telemetry } from '../../../src/telemetry/instruments.js';
 import { A, EVENTS, METRICS } from '../../../src/telemetry/names.js';
 import { drive, FakeClock } from '../../helpers/fake-clock.js';
+import { explicitOtel } from '../../helpers/otel.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness.
 // ---------------------------------------------------------------------------------------------
 
-class OnDemandReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
-
-function otel() {
-  const exporter = new InMemorySpanExporter();
-  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  const reader = new OnDemandReader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const telemetry = new Telemetry(tracerProvider, meterProvider);
-  const points = async (name: string): Promise<DataPoint<unknown>[]> => {
-    const { resourceMetrics, errors } = await reader.collect();
-    expect(errors).toEqual([]);
-    for (const scope of resourceMetrics.scopeMetrics) {
-      for (const metric of scope.metrics) {
-        if (metric.descriptor.name === name) return metric.dataPoints as DataPoint<unknown>[];
-      }
-    }
-    return [];
-  };
-  return {
-    exporter,
-    telemetry,
-    points,
-    async counterSum(name: string, match: Attributes = {}): Promise<number> {
-      return (await points(name))
-        .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v))
-        .reduce((sum, p) => sum + (p.value as number), 0);
-    },
-    async shutdown(): Promise<void> {
-      await tracerProvider.shutdown();
-      await meterProvider.shutdown();
-    },
-  };
-}
+const otel = explicitOtel;
 type Otel = ReturnType<typeof otel>;
 
 const REQUEST = readRequest('https://api.anthropic.com/v1/messages', {

@@ -3,14 +3,8 @@
  * a seeded random source), and a scripted `next` that answers with hand-made attempt handles. Waits
  * are driven through the fake clock, never slept.
  */
-import type { Attributes, SpanContext } from '@opentelemetry/api';
-import { type DataPoint, type Histogram, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import {
-  InMemorySpanExporter,
-  type ReadableSpan,
-  SimpleSpanProcessor,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import type { SpanContext } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Operation, SendStep } from '../../../src/pipeline.js';
@@ -22,64 +16,16 @@ import { classifyHandle, finalFailure, type RetryOptions, retryPolicy } from '..
 import type { Random } from '../../../src/policies/types.js';
 import type { AttemptHandle, AttemptPlan, AttemptResult } from '../../../src/recorder.js';
 import { readRequest } from '../../../src/request.js';
-import { Telemetry } from '../../../src/telemetry/instruments.js';
 import { A, EVENTS, METRICS } from '../../../src/telemetry/names.js';
 import { mulberry32 } from '../../../src/testing/rng.js';
 import { drive, FakeClock } from '../../helpers/fake-clock.js';
+import { explicitOtel } from '../../helpers/otel.js';
 
 // ---------------------------------------------------------------------------------------------
 // Harness: telemetry with explicit providers, an operation, scripted attempts, a clock driver.
 // ---------------------------------------------------------------------------------------------
 
-class OnDemandReader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
-
-/** Telemetry over a fresh tracer and meter provider, and readers of what it recorded. */
-function otel() {
-  const exporter = new InMemorySpanExporter();
-  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  const reader = new OnDemandReader();
-  const meterProvider = new MeterProvider({ readers: [reader] });
-  const telemetry = new Telemetry(tracerProvider, meterProvider);
-  const points = async (name: string): Promise<DataPoint<unknown>[]> => {
-    const { resourceMetrics, errors } = await reader.collect();
-    expect(errors).toEqual([]);
-    for (const scope of resourceMetrics.scopeMetrics) {
-      for (const metric of scope.metrics) {
-        if (metric.descriptor.name === name) return metric.dataPoints as DataPoint<unknown>[];
-      }
-    }
-    return [];
-  };
-  return {
-    exporter,
-    tracerProvider,
-    telemetry,
-    points,
-    async counterSum(name: string, match: Attributes = {}): Promise<number> {
-      return (await points(name))
-        .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v))
-        .reduce((sum, p) => sum + (p.value as number), 0);
-    },
-    async histogram(name: string, match: Attributes = {}): Promise<{ sum: number; count: number }> {
-      let sum = 0;
-      let count = 0;
-      for (const p of await points(name)) {
-        if (!Object.entries(match).every(([k, v]) => p.attributes[k] === v)) continue;
-        const h = p.value as Histogram;
-        sum += h.sum ?? 0;
-        count += h.count;
-      }
-      return { sum, count };
-    },
-    async shutdown(): Promise<void> {
-      await tracerProvider.shutdown();
-      await meterProvider.shutdown();
-    },
-  };
-}
+const otel = explicitOtel;
 type Otel = ReturnType<typeof otel>;
 
 const REQUEST = readRequest('https://api.anthropic.com/v1/messages', {
