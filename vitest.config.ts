@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Fails a test whose spans or metric points held an API key, a bearer token or a cookie.
+    setupFiles: ['test/helpers/secret-scan-setup.ts'],
     projects: [
       {
         extends: true,

@@ -13,4 +13,4 @@
  */
 
 export { startFakeClaude } from './server.js';
-export type { FakeClaude, FakeClaudeOptions, Fault, RecordedRequest } from './types.js';
+export type { FakeClaude, FakeClaudeOptions, Fault, RawResponse, RecordedRequest } from './types.js';

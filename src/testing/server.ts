@@ -24,7 +24,7 @@ import {
 } from './content.js';
 import { derivedId, derivedUuid, hashSeed, mulberry32, type Rng } from './rng.js';
 import { midUtf8Offset, type StreamPlan, sseFrame, streamFrames } from './sse.js';
-import type { FakeClaude, FakeClaudeOptions, Fault, RecordedRequest } from './types.js';
+import type { FakeClaude, FakeClaudeOptions, Fault, RawResponse, RecordedRequest } from './types.js';
 
 /** Request bodies above this size get `413 request_too_large`. */
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
@@ -177,6 +177,8 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large' | undefine
  * - `drop`/`sseError` with `afterEvents` at or beyond the number of events apply after the last one.
  * - `repeat` applies to streams only; a non-stream answer holds the text once.
  * - A fault `status` below 400 only replaces the status code of the normal answer.
+ * - `raw` replaces everything (checks, headers, body) with the bytes it gives; `end: 'hang'` never
+ *   finishes the answer.
  *
  * `reset()` forgets recorded requests, clears the script, restarts the random schedule, forgets the
  * prompt-cache memory and the rate-limit counters, so that what follows is as reproducible as a fresh
@@ -290,6 +292,31 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       'content-length': bytes.length,
     };
     if (writeHead(ex, status, headers)) ex.res.end(bytes);
+  }
+
+  /** Writes a `raw` fault's status, headers and chunks as given, then ends as it says. */
+  async function respondRaw(ex: Exchange, raw: RawResponse): Promise<void> {
+    const { res, signal } = ex;
+    if (res.headersSent || res.destroyed || signal.aborted) return;
+    const flat: string[] = [];
+    for (const [key, value] of raw.headers ?? []) flat.push(key, value);
+    const status = raw.status ?? 200;
+    res.writeHead(status, reasonPhrase(status), flat);
+    res.flushHeaders();
+    for (const chunk of raw.chunks ?? []) {
+      if (signal.aborted || res.destroyed) return;
+      if (!res.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
+        try {
+          await once(res, 'drain', { signal });
+        } catch {
+          return;
+        }
+      }
+    }
+    const end = raw.end ?? 'finish';
+    if (end === 'finish') res.end();
+    else if (end === 'destroy') dropConnection(res);
+    // `hang`: left open; the client's abort or `close()` destroys it.
   }
 
   function respondError(ex: Exchange, status: number, errorType?: string, message?: string): void {
@@ -562,6 +589,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       serial: requestSerial,
     };
 
+    if (fault?.raw !== undefined) return respondRaw(ex, fault.raw);
     const delayHeaders = fault?.delayHeadersMs;
     if (delayHeaders !== undefined && delayHeaders > 0 && !(await sleep(delayHeaders, signal))) return;
     if (fault?.status !== undefined && fault.status >= 400) {

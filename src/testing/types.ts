@@ -41,6 +41,26 @@ export interface Fault {
   drop?: { afterEvents: number; at?: 'boundary' | 'mid-event' | 'mid-utf8' };
   /** Streams only: after `afterEvents` events send `event: error` with this error type and end. */
   sseError?: { afterEvents: number; errorType?: string; message?: string };
+  /**
+   * Replaces the whole answer with these exact bytes (for fuzzing clients): the status (default 200),
+   * the headers as `[name, value]` pairs sent as given (duplicates and odd values included; no
+   * `request-id` or other header is added), the body chunks written in order, then the `end`:
+   * `finish` (default) ends the response, `destroy` cuts the connection, `hang` leaves it open
+   * until the client goes away or the fake closes. The other fields of the fault are ignored.
+   */
+  raw?: RawResponse;
+}
+
+/** A response written byte for byte (see {@link Fault.raw}). */
+export interface RawResponse {
+  /** Default 200. */
+  status?: number;
+  /** Sent as given, duplicates included. Default: none. */
+  headers?: Array<[string, string]>;
+  /** Body chunks (a string is written as UTF-8). Default: no body. */
+  chunks?: Array<string | Uint8Array>;
+  /** How the answer ends. Default `finish`. */
+  end?: 'finish' | 'destroy' | 'hang';
 }
 
 /** A request as the fake received it. */

@@ -30,11 +30,35 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import { Telemetry } from '../../src/telemetry/instruments.js';
+import { scanner } from './secrets.js';
 
 /** A metric reader collected on demand (`reader.collect()`). */
 export class OnDemandReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
   protected override async onForceFlush(): Promise<void> {}
+}
+
+/** Hands every ended span to the secret scan (`secrets.ts`). */
+class SecretScanProcessor implements SpanProcessor {
+  onStart(): void {}
+  onEnd(span: ReadableSpan): void {
+    scanner.span(span);
+  }
+  async forceFlush(): Promise<void> {}
+  async shutdown(): Promise<void> {}
+}
+
+/**
+ * Metric readers not yet shut down: the secret-scan setup file collects them after each test, so
+ * every data point recorded is scanned even when the test never looked at it.
+ */
+export const liveReaders = new Set<MetricReader>();
+
+/** Collects `reader` for the secret scan (a reader already shut down is skipped). */
+export async function scanReader(reader: MetricReader): Promise<void> {
+  if (!liveReaders.has(reader)) return;
+  const { resourceMetrics } = await reader.collect();
+  scanner.metrics(resourceMetrics);
 }
 
 /** Remembers spans that started and have not ended. */
@@ -80,9 +104,10 @@ export function installOtel(): OtelHarness {
   const exporter = new InMemorySpanExporter();
   const openSpans = new OpenSpans();
   const tracerProvider = new TracerProvider({
-    spanProcessors: [openSpans, new SimpleSpanProcessor({ exporter })],
+    spanProcessors: [openSpans, new SecretScanProcessor(), new SimpleSpanProcessor({ exporter })],
   });
   let reader = new OnDemandReader();
+  liveReaders.add(reader);
   let meterProvider = new MeterProvider({ readers: [reader] });
   const contextManager = new AsyncLocalStorageContextManager().enable();
   context.setGlobalContextManager(contextManager);
@@ -104,6 +129,7 @@ export function installOtel(): OtelHarness {
     async collect() {
       const { resourceMetrics, errors } = await reader.collect();
       if (errors.length > 0) throw errors[0];
+      scanner.metrics(resourceMetrics);
       return resourceMetrics;
     },
     async points(name) {
@@ -137,12 +163,17 @@ export function installOtel(): OtelHarness {
       exporter.reset();
       openSpans.open.clear();
       // A fresh meter provider forgets every data point; the fetch notices the global change.
+      // (Its points were scanned by the setup file after the previous test.)
+      liveReaders.delete(reader);
       reader = new OnDemandReader();
+      liveReaders.add(reader);
       meterProvider = new MeterProvider({ readers: [reader] });
       metrics.disable();
       metrics.setGlobalMeterProvider(meterProvider);
     },
     async shutdown() {
+      await scanReader(reader);
+      liveReaders.delete(reader);
       await tracerProvider.shutdown();
       await meterProvider.shutdown();
       trace.disable();
@@ -180,13 +211,17 @@ export function settle(): Promise<void> {
  */
 export function explicitOtel() {
   const exporter = new InMemorySpanExporter();
-  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+  const tracerProvider = new TracerProvider({
+    spanProcessors: [new SecretScanProcessor(), new SimpleSpanProcessor({ exporter })],
+  });
   const reader = new OnDemandReader();
+  liveReaders.add(reader);
   const meterProvider = new MeterProvider({ readers: [reader] });
   const telemetry = new Telemetry(tracerProvider, meterProvider);
   const points = async (name: string): Promise<DataPoint<unknown>[]> => {
     const { resourceMetrics, errors } = await reader.collect();
     if (errors.length > 0) throw errors[0];
+    scanner.metrics(resourceMetrics);
     for (const scope of resourceMetrics.scopeMetrics) {
       for (const metric of scope.metrics) {
         if (metric.descriptor.name === name) return metric.dataPoints as DataPoint<unknown>[];
@@ -217,6 +252,8 @@ export function explicitOtel() {
       return { sum, count };
     },
     async shutdown(): Promise<void> {
+      await scanReader(reader);
+      liveReaders.delete(reader);
       await tracerProvider.shutdown();
       await meterProvider.shutdown();
     },

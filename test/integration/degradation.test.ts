@@ -9,6 +9,7 @@ import { type ClaudeFetchOptions, createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
 import { drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
 /** Drives the fake clock's sleeps (retry waits) until `promise` settles; timers move only by hand. */
 const drive = <T>(promise: Promise<T>): Promise<T> => driveClock(clock, promise, { kind: 'sleep' });
@@ -51,7 +52,7 @@ afterEach(async () => {
 function client(options: ClaudeFetchOptions, baseURL = primary.url): Anthropic {
   const fetch = createClaudeFetch({ clock, random: () => 0.5, ...options });
   fetches.push(fetch);
-  return new Anthropic({ apiKey: 'k', baseURL, fetch });
+  return new Anthropic({ apiKey: FAKE_API_KEY, baseURL, fetch });
 }
 
 const regions = () => [

@@ -10,6 +10,7 @@ import { createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
 import { mulberry32 } from '../../src/testing/rng.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
 const SEED = Number(process.env.RANDOM_TEST_SEED ?? 20261128);
 const REQUESTS = 300;
@@ -94,7 +95,7 @@ describe('randomized requests with faults', () => {
   it(`leaves no span open and counts every attempt (seed ${SEED})`, async () => {
     await storm(
       (maxRetries) =>
-        new Anthropic({ apiKey: 'test-key', baseURL: fake.url, maxRetries, fetch: createClaudeFetch() }),
+        new Anthropic({ apiKey: FAKE_API_KEY, baseURL: fake.url, maxRetries, fetch: createClaudeFetch() }),
     );
   });
 
@@ -104,7 +105,7 @@ describe('randomized requests with faults', () => {
     await storm(
       (maxRetries) =>
         new Anthropic({
-          apiKey: 'test-key',
+          apiKey: FAKE_API_KEY,
           baseURL: fake.url,
           maxRetries,
           fetch: createClaudeFetch({

@@ -11,6 +11,7 @@ import { type ClaudeFetchOptions, claudeOtelErrorOf, createClaudeFetch } from '.
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
 import { drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
 /** Drives the fake clock's sleeps (retry waits) until `promise` settles; timers move only by hand. */
 const drive = <T>(promise: Promise<T>): Promise<T> => driveClock(clock, promise, { kind: 'sleep' });
@@ -49,7 +50,7 @@ function client(
   sdk: Partial<ConstructorParameters<typeof Anthropic>[0]> = {},
 ) {
   return new Anthropic({
-    apiKey: 'k',
+    apiKey: FAKE_API_KEY,
     baseURL: fake.url,
     fetch: createClaudeFetch({ clock, random: () => 0.5, ...options }),
     ...sdk,
@@ -112,7 +113,11 @@ describe('retry', () => {
     const dead = await startFakeClaude();
     const url = dead.url;
     await dead.close();
-    const c = new Anthropic({ apiKey: 'k', baseURL: url, fetch: createClaudeFetch({ clock, retry: true }) });
+    const c = new Anthropic({
+      apiKey: FAKE_API_KEY,
+      baseURL: url,
+      fetch: createClaudeFetch({ clock, retry: true }),
+    });
     const error = await drive(c.messages.create(params).catch((e: unknown) => e));
     expect(error).toBeInstanceOf(Anthropic.APIError);
     expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(502);

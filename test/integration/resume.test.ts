@@ -8,6 +8,7 @@ import { createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
 const TEXT = 'The quick brown fox — café ☕ — jumps over the lazy dog, then naps in the sun.';
 const params = {
@@ -43,7 +44,7 @@ afterEach(async () => {
 
 function client(extra: Parameters<typeof createClaudeFetch>[0] = {}): Anthropic {
   return new Anthropic({
-    apiKey: 'k',
+    apiKey: FAKE_API_KEY,
     baseURL: fake.url,
     maxRetries: 0,
     fetch: createClaudeFetch({ clock, resume: true, ...extra }),

@@ -9,8 +9,9 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
 import { captureDiag, installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
-const API_KEY = 'sk-ant-api03-TEST-SECRET-d8f7a6b5c4d3e2f1';
+const API_KEY = FAKE_API_KEY;
 const MODEL = 'claude-sonnet-4-6';
 
 let otel: OtelHarness;

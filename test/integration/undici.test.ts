@@ -8,6 +8,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
 
 let otel: OtelHarness;
 let fake: FakeClaude;
@@ -42,7 +43,7 @@ const byScope = (scope: string) => otel.spans().filter((s) => s.instrumentationS
 
 describe('beside @opentelemetry/instrumentation-undici', () => {
   it('records one span per attempt by default', async () => {
-    const client = new Anthropic({ apiKey: 'k', baseURL: fake.url, fetch: createClaudeFetch() });
+    const client = new Anthropic({ apiKey: FAKE_API_KEY, baseURL: fake.url, fetch: createClaudeFetch() });
     await client.messages.create(params);
     await settle();
     expect(byScope('claude-otel-middleware')).toHaveLength(1);
@@ -54,7 +55,7 @@ describe('beside @opentelemetry/instrumentation-undici', () => {
 
   it('lets the undici span nest under ours when suppression is turned off', async () => {
     const client = new Anthropic({
-      apiKey: 'k',
+      apiKey: FAKE_API_KEY,
       baseURL: fake.url,
       fetch: createClaudeFetch({ suppressInnerHttpSpans: false }),
     });
