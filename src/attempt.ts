@@ -148,8 +148,13 @@ function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal |
   return {
     signal,
     headersArrived: () => arm('connect', undefined),
-    /** A streamed body starts: the first chunk must come within `firstChunkMs`. */
-    streaming: () => arm('first_chunk', firstChunkMs),
+    /**
+     * A streamed body starts: the first chunk must come within `firstChunkMs`, or, when that is
+     * unset, within `idleMs` (else a stream that never starts would wait forever: the SDK's own
+     * timeout ends with the headers).
+     */
+    streaming: () =>
+      firstChunkMs !== undefined ? arm('first_chunk', firstChunkMs) : arm('idle', idleMs),
     /** A chunk arrived: the next must come within `idleMs`. */
     chunk: () => arm('idle', idleMs),
   };
@@ -216,7 +221,13 @@ export async function sendAttempt(
   }
   const type = response.headers.get('content-type') ?? '';
   const isJson = type.includes('json');
-  if (response.status < 300 && type.includes('text/event-stream')) {
+  const isSse = type.includes('text/event-stream');
+  // A message answered in a shape the consumer cannot read (an HTML page or plain text with a 200):
+  // the SDK hands it over as a string, or fails on it, without an error status.
+  if (response.status < 300 && req.operation === 'chat' && req.json !== undefined) {
+    if (req.stream ? !isSse : !isJson) rec.anomaly('unexpected_content_type');
+  }
+  if (response.status < 300 && isSse) {
     timeouts.streaming();
     const observed = observeStream(rec, req, body, timeouts.chunk);
     // Observed in place: the consumer gets the original response; else one around the wrapper.

@@ -42,7 +42,10 @@ export interface TimeoutOptions {
   connectMs?: number;
   /** Streams: from the response headers to the first chunk of the body. */
   firstChunkMs?: number;
-  /** Streams: the longest gap between two chunks of the body (the SDK has none). */
+  /**
+   * Streams: the longest gap between two chunks of the body (the SDK has none); also the longest
+   * wait for the first chunk when `firstChunkMs` is unset.
+   */
   idleMs?: number;
   /** The whole operation: every attempt and every wait, until the body ends. Not retried. */
   totalMs?: number;

@@ -191,7 +191,7 @@ export const ATTRIBUTES = {
     'anthropic.anomaly.kind',
     'string',
     'library',
-    'On `anthropic.response.anomaly` events: `invalid_json`, `invalid_sse_json`, `missing_message_stop`, `truncated_event`.',
+    'On `anthropic.response.anomaly` events: `invalid_json`, `invalid_sse_json`, `missing_message_stop`, `truncated_event`, `unexpected_content_type` (a 2xx message whose content type is not JSON, or not SSE for a stream).',
   ),
   ANTHROPIC_INSTRUMENTATION_STEP: attr(
     'anthropic.instrumentation.step',
