@@ -1,0 +1,59 @@
+/**
+ * The CLI's optional dependencies, imported when a command needs them, so that the library never
+ * depends on them: a missing one is a {@link MissingDependencyError} that says what to install.
+ */
+
+/** A package the command needs is not installed. Exit status 3. */
+export class MissingDependencyError extends Error {
+  override readonly name = 'MissingDependencyError';
+  constructor(
+    readonly packages: readonly string[],
+    purpose: string,
+  ) {
+    super(
+      `${purpose} needs ${packages.join(', ')}, which ${packages.length === 1 ? 'is' : 'are'} not installed.\n` +
+        `Install with:  npm install ${packages.join(' ')}`,
+    );
+  }
+}
+
+function missing(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+export type AnthropicModule = typeof import('@anthropic-ai/sdk');
+
+/** `@anthropic-ai/sdk`, or a {@link MissingDependencyError}. */
+export async function loadAnthropic(): Promise<AnthropicModule> {
+  try {
+    return await import('@anthropic-ai/sdk');
+  } catch (error) {
+    if (missing(error)) throw new MissingDependencyError(['@anthropic-ai/sdk'], 'The demo');
+    throw error;
+  }
+}
+
+export interface OtelSdk {
+  trace: typeof import('@opentelemetry/sdk-trace');
+  metrics: typeof import('@opentelemetry/sdk-metrics');
+}
+
+/** The OpenTelemetry SDK packages the demo reads its own telemetry with. */
+export async function loadOtelSdk(): Promise<OtelSdk> {
+  try {
+    const [trace, metrics] = await Promise.all([
+      import('@opentelemetry/sdk-trace'),
+      import('@opentelemetry/sdk-metrics'),
+    ]);
+    return { trace, metrics };
+  } catch (error) {
+    if (missing(error)) {
+      throw new MissingDependencyError(
+        ['@opentelemetry/sdk-trace', '@opentelemetry/sdk-metrics'],
+        'The demo',
+      );
+    }
+    throw error;
+  }
+}
