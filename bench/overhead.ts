@@ -11,13 +11,9 @@ import { fileURLToPath } from 'node:url';
 import Anthropic from '@anthropic-ai/sdk';
 import { context, createNoopMeter, metrics, ProxyTracerProvider, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import {
-  BatchSpanProcessor,
-  type ReadableSpan,
-  type SpanExporter,
-  TracerProvider,
-} from '@opentelemetry/sdk-trace';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { CountingExporter, consume, measure, median, Reader, type Sample, startFake } from './shared.js';
 
 // The built package, as users run it (`npm run bench` builds first): the TypeScript loader's helpers
 // would otherwise be measured as the library's cost. Typed from the sources.
@@ -25,55 +21,11 @@ const { createClaudeFetch } = (await import(
   new URL('../dist/index.js', import.meta.url).href
 )) as typeof import('../src/index.js');
 
-type FakeOptions = NonNullable<Parameters<typeof import('../src/testing/index.js').startFakeClaude>[0]>;
-
-/** Starts the fake API in a child process (its CPU is not the client's). */
-async function startFake(options: FakeOptions): Promise<{ url: string; close(): Promise<void> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./fake-server.ts', import.meta.url)), JSON.stringify(options)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const line = out.split('\n')[0];
-      if (out.includes('\n') && line) resolve(line.trim());
-    });
-    child.once('exit', (code) => reject(new Error(`fake server exited with ${code}`)));
-  });
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        child.once('exit', () => resolve());
-        child.stdin.end();
-      }),
-  };
-}
-
 type Fetch = (input: string, init?: RequestInit) => Promise<Response>;
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 3000);
 const CONCURRENCY = 32;
-
-/** Counts spans and drops them: the exporter's own cost is not ours to measure. */
-class CountingExporter implements SpanExporter {
-  count = 0;
-  export(spans: ReadableSpan[], done: (result: { code: 0 }) => void): void {
-    this.count += spans.length;
-    done({ code: 0 });
-  }
-  async shutdown(): Promise<void> {}
-  async forceFlush(): Promise<void> {}
-}
-
-class Reader extends MetricReader {
-  protected override async onShutdown(): Promise<void> {}
-  protected override async onForceFlush(): Promise<void> {}
-}
 
 const exporter = new CountingExporter();
 const tracerProvider = new TracerProvider({
@@ -98,28 +50,6 @@ const headers = {
   'x-api-key': 'bench-key',
   'anthropic-version': '2023-06-01',
 };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-interface Sample {
-  wallMs: number;
-  cpuUs: number;
-}
-
-async function measure(fn: () => Promise<void>): Promise<Sample> {
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  await fn();
-  const wallMs = performance.now() - t0;
-  const cpu = process.cpuUsage(cpu0);
-  return { wallMs, cpuUs: cpu.user + cpu.system };
-}
 
 /** Runs `a` and `b` in alternating rounds (A B, B A, …) after one warm-up each. */
 async function alternate(
@@ -220,19 +150,6 @@ async function nonStreamed(): Promise<void> {
     `non-streamed CPU per attempt: ${cpuDeltaUs >= 0 ? '+' : ''}${cpuDeltaUs.toFixed(1)} µs (goal ≤ 25 µs) ${cpuDeltaUs <= 25 ? 'MET' : 'MISSED'}`,
   );
   await fake.close();
-}
-
-async function consume(response: Response): Promise<number> {
-  const decoder = new TextDecoder();
-  let chars = 0;
-  const body = response.body;
-  if (!body) return 0;
-  const reader = body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return chars;
-    chars += decoder.decode(value, { stream: true }).length;
-  }
 }
 
 async function longStream(): Promise<void> {

@@ -26,6 +26,7 @@ import {
   type WorkloadConfig,
 } from './resilience/harness.js';
 import { FALLBACK_MODEL, REQUEST_MODEL, type Scenario, scenarios } from './resilience/scenarios.js';
+import { percentile } from './shared.js';
 
 function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -53,18 +54,12 @@ const VARIANT_NAME: Record<Variant, string> = {
   sdk: 'SDK retries only',
   ours: 'ours',
   'ours-resume': 'ours + resume',
+  cockatiel: 'cockatiel stack',
 };
 
 /** Statuses a client must never resend: 4xx except 408, 409 and 429. */
 const nonRetryable = (status: number | undefined): boolean =>
   status !== undefined && status >= 400 && status < 500 && ![408, 409, 429].includes(status);
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[rank] as number;
-}
 
 /** A continuation of a broken stream: the request's messages end with an assistant turn (a prefill). */
 function isContinuation(request: RecordedRequest): boolean {

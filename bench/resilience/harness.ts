@@ -26,8 +26,20 @@ const testing = (await import(
   new URL('../../dist/testing/index.js', import.meta.url).href
 )) as typeof import('../../src/testing/index.js');
 
-/** `sdk`: instrumentation only; `ours`: our policies; `ours-resume`: ours plus `resume: true`. */
-export type Variant = 'sdk' | 'ours' | 'ours-resume';
+/**
+ * `sdk`: instrumentation only; `ours`: our policies; `ours-resume`: ours plus `resume: true`;
+ * `cockatiel`: instrumentation only, with the SDK told not to retry and each call run through an
+ * application-level {@link CallPolicy} (`bench:compare` builds one from cockatiel).
+ */
+export type Variant = 'sdk' | 'ours' | 'ours-resume' | 'cockatiel';
+
+/** A policy stack around each SDK call, as an application adds one (retry, breaker, timeout…). */
+export interface CallPolicy {
+  /** Runs one call; `signal` aborts it (e.g. the stack's timeout). */
+  execute<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Reports the stack's breaker transitions, as they happen. */
+  onTransition(listener: (transition: Transition) => void): void;
+}
 
 export interface WorkloadConfig {
   requests: number;
@@ -216,7 +228,11 @@ export async function runScenario(
   scenario: Scenario,
   variant: Variant,
   config: WorkloadConfig,
+  /** Required by the `cockatiel` variant. */
+  policy?: CallPolicy,
 ): Promise<RunResult> {
+  if ((variant === 'cockatiel') !== (policy !== undefined))
+    throw new TypeError('the cockatiel variant, and it alone, needs a call policy');
   // Attempts per workload index, over every instance.
   const attempts = new Map<number, number>();
   // The `/v1/messages` requests of the workload as they arrive, at either instance.
@@ -249,11 +265,15 @@ export async function runScenario(
     });
   const fake = await startFake('primary');
   // The second region: ours only; the SDK variant has nowhere else to go.
-  const secondary = scenario.regions && variant !== 'sdk' ? await startFake('secondary') : undefined;
+  const secondary =
+    scenario.regions && (variant === 'ours' || variant === 'ours-resume')
+      ? await startFake('secondary')
+      : undefined;
   const events = new PolicyEvents();
+  policy?.onTransition((transition) => events.transitions.push(transition));
   const tracerProvider = new TracerProvider({ spanProcessors: [events] });
   const fetch =
-    variant === 'sdk'
+    variant === 'sdk' || variant === 'cockatiel'
       ? lib.createClaudeFetch({ tracerProvider })
       : lib.createClaudeFetch({
           tracerProvider,
@@ -274,13 +294,20 @@ export async function runScenario(
           clock: scaledClock(config.timeScale),
           random: seededRandom(config.seed),
         });
-  // The SDK at its defaults (maxRetries 2, its own backoff) in both variants, on the primary.
-  const client = new Anthropic({ apiKey: 'bench-key', baseURL: fake.url, fetch });
+  // The SDK at its defaults (maxRetries 2, its own backoff), on the primary; under a call policy, without retries.
+  const client = new Anthropic({
+    apiKey: 'bench-key',
+    baseURL: fake.url,
+    fetch,
+    ...(policy && { maxRetries: 0 }),
+  });
 
   /** Sends workload request `index`; returns who answered, the response's model and text. */
   const call = async (
     index: number,
+    signal?: AbortSignal,
   ): Promise<{ servedBy: string | undefined; model: string | undefined; text?: string }> => {
+    const options = signal && { signal };
     const content = `[bench#${index}] Summarise the plot of Hamlet in one sentence.`;
     const params = {
       model: REQUEST_MODEL,
@@ -288,7 +315,7 @@ export async function runScenario(
       messages: [{ role: 'user' as const, content }],
     };
     if (scenario.stream === 'final-message') {
-      const stream = client.messages.stream(params);
+      const stream = client.messages.stream(params, options);
       const message = await stream.finalMessage();
       const text = message.content.map((block) => (block.type === 'text' ? block.text : '')).join('');
       return {
@@ -299,14 +326,14 @@ export async function runScenario(
     }
     if (scenario.stream === 'events') {
       const { data: stream, response } = await client.messages
-        .create({ ...params, stream: true })
+        .create({ ...params, stream: true }, options)
         .withResponse();
       for await (const _event of stream) {
         // consume every event
       }
       return { servedBy: response.headers.get('x-fake-region') ?? undefined, model: undefined };
     }
-    const { data, response } = await client.messages.create(params).withResponse();
+    const { data, response } = await client.messages.create(params, options).withResponse();
     return { servedBy: response.headers.get('x-fake-region') ?? undefined, model: data.model };
   };
 
@@ -327,7 +354,7 @@ export async function runScenario(
     const issuedAt = nowEpochMs();
     const t0 = performance.now();
     running.push(
-      call(index)
+      (policy ? policy.execute((signal) => call(index, signal)) : call(index))
         .then(
           ({ servedBy, model, text }) => {
             results.push({
