@@ -8,6 +8,8 @@ import {
   ATTRIBUTES,
   EVENTS,
   INSTRUMENTATION_SCOPE,
+  LOG_EVENTS,
+  LOG_FIELDS,
   METRICS,
   RATELIMIT_ATTRIBUTE_PATTERN,
   RATELIMIT_RESOURCES,
@@ -68,6 +70,24 @@ export function renderTelemetryReference(): string {
     lines.push(
       `| \`${m.name}\` | ${m.instrument} | \`${m.unit}\` | ${m.attributes.map((n) => `\`${n}\``).join(', ')} | ${cell(m.brief)}${buckets} |`,
     );
+  }
+  lines.push(
+    '',
+    '#### Log events',
+    '',
+    'Written to the `logger` option (pino) and as OpenTelemetry log records (see [Logs](#logs)). Every event carries `event` and, when it belongs to a span, `trace_id` and `span_id` of that span; the fields keep the attribute names above.',
+    '',
+    '| event | level | span | fields | description |',
+    '| --- | --- | --- | --- | --- |',
+  );
+  for (const e of Object.values(LOG_EVENTS)) {
+    lines.push(
+      `| \`${e.name}\` | ${e.level} | ${e.span === 'none' ? '—' : e.span} | ${e.fields.map((n) => `\`${n}\``).join(', ')} | ${cell(e.brief)} |`,
+    );
+  }
+  lines.push('', '#### Log fields', '', '| field | type | description |', '| --- | --- | --- |');
+  for (const f of Object.values(LOG_FIELDS)) {
+    lines.push(`| \`${f.name}\` | ${f.type} | ${cell(f.brief)} |`);
   }
   lines.push('', END);
   return lines.join('\n');

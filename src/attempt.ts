@@ -107,10 +107,14 @@ function recordResponseHeaders(rec: AttemptRecorder, response: Response): void {
   const headers = response.headers;
   const attributes: Attributes = { [A.HTTP_RESPONSE_STATUS_CODE]: response.status };
   const requestId = headers.get('request-id');
-  if (requestId !== null && requestId.length <= 128) attributes[A.ANTHROPIC_REQUEST_ID] = requestId;
+  if (requestId !== null && requestId.length <= 128) {
+    attributes[A.ANTHROPIC_REQUEST_ID] = requestId;
+    rec.requestId = requestId;
+  }
   const now = Date.now();
   const retryAfter = parseRetryAfter(headers, now);
   if (retryAfter !== undefined) attributes[A.ANTHROPIC_RETRY_AFTER] = retryAfter;
+  rec.retryAfterS = retryAfter;
   const shouldRetry = parseShouldRetry(headers);
   if (shouldRetry !== undefined) attributes[A.ANTHROPIC_SHOULD_RETRY] = shouldRetry;
   const limits = parseRateLimits(headers, now);

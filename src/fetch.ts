@@ -163,7 +163,12 @@ function nonNegative(name: string, value: number | undefined): number | undefine
 }
 
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
-  const telemetry = new Telemetry(options.tracerProvider, options.meterProvider);
+  const telemetry = new Telemetry(options.tracerProvider, options.meterProvider, {
+    ...options.logging,
+    logger: options.logger,
+    loggerProvider: options.loggerProvider,
+    clock: options.clock,
+  });
   for (const name of ['fetch', 'requestHook', 'responseHook', 'ignoreRequest'] as const) {
     const value = options[name];
     if (value !== undefined && typeof value !== 'function') {
@@ -406,6 +411,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   return Object.assign(claudeFetch, {
     shutdown(): void {
       prober?.stop();
+      telemetry.log.flush();
     },
   });
 }

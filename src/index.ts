@@ -31,5 +31,13 @@ export type { Clock, Random, Timer } from './policies/types.js';
 export type { ClaudeRequest } from './request.js';
 export type { PartialOutput } from './sse/resume.js';
 export { StreamInterruptedError } from './sse/resume.js';
-export { ATTRIBUTES, EVENTS, INSTRUMENTATION_SCOPE, METRICS, SPANS } from './telemetry/names.js';
+export type { Logger, LoggingOptions, LogRateLimitOptions } from './telemetry/logging.js';
+export {
+  ATTRIBUTES,
+  EVENTS,
+  INSTRUMENTATION_SCOPE,
+  LOG_EVENTS,
+  METRICS,
+  SPANS,
+} from './telemetry/names.js';
 export { VERSION } from './version.js';

@@ -2,7 +2,7 @@
  * Options of {@link createClaudeFetch}. Every option is optional; the defaults record spans and
  * metrics through the global OpenTelemetry providers and record no content.
  */
-import type { MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
+import type { LoggerProvider, MeterProvider, Span, TracerProvider } from '@opentelemetry/api';
 import type { BreakerPolicyOptions } from './policies/breaker-policy.js';
 import type { RetryBudgetOptions } from './policies/budget.js';
 import type { CacheOptions } from './policies/cache.js';
@@ -11,6 +11,7 @@ import type { ProbeOptions, RegionConfig, RegionHealthOptions } from './policies
 import type { RetryOptions } from './policies/retry.js';
 import type { Clock, Random } from './policies/types.js';
 import type { ClaudeRequest } from './request.js';
+import type { Logger, LoggingOptions } from './telemetry/logging.js';
 
 /** Retry settings: {@link RetryOptions} plus the client-wide budget. */
 export interface RetryPolicyOptions extends RetryOptions {
@@ -86,6 +87,27 @@ export interface ClaudeFetchOptions {
    * so an SDK registered after the fetch was created is used.
    */
   meterProvider?: MeterProvider;
+  /**
+   * A pino logger (or anything with pino's `debug/info/warn/error(obj, msg)`) for one structured
+   * event per decision and outcome: attempt failed (`warn`) or succeeded (`debug`, with duration
+   * and tokens), retry scheduled or given up, breaker transitions, failover, fallback, cache served,
+   * stream resumed or given up, timeouts. Each carries `event`, `trace_id` and `span_id`; see the
+   * README's Logs section. Never holds API keys, cookies, or (without `logging.content`) prompt or
+   * output text. Default: none (the events still go to OpenTelemetry logs, see `loggerProvider`).
+   */
+  logger?: Logger;
+  /**
+   * Logger provider for the same events as OpenTelemetry log records (with the trace and span ids
+   * of their span). Default: the global provider of `@opentelemetry/api` ≥ 1.10 (a no-op until an
+   * SDK registers one, e.g. `claude-otel-middleware/register`). `false`: no log records.
+   */
+  loggerProvider?: LoggerProvider | false;
+  /**
+   * Content opt-in and noise bound of the log events. Default: no content; per event name, 20
+   * events at once then 1 per second (events at `info` and above), the rest counted and reported
+   * every 10 s by an `anthropic.log.suppressed` event.
+   */
+  logging?: LoggingOptions;
   /**
    * The value of `anthropic.region` for every attempt. Default: derived from the host (Bedrock or
    * Vertex region, `global` for Vertex's global endpoint), else the host name.

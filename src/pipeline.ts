@@ -61,8 +61,9 @@ export function answered(plan: AttemptPlan, response: Response, errorType: strin
   return { ok: true, response, done: Promise.resolve(result), errorType, spanContext: undefined };
 }
 
-/** Records a decision as an event on the operation span. */
+/** Records a decision as an event on the operation span, and as a log event (see `LOG_EVENTS`). */
 export function decide(op: Operation, name: string, attributes: Attributes): void {
   const span = op.span;
   if (span !== undefined) op.telemetry.safely('decision_event', () => span.addEvent(name, attributes));
+  op.telemetry.safely('decision_log', () => op.telemetry.log.decision(name, attributes, span, op.request));
 }

@@ -125,6 +125,10 @@ export class AttemptRecorder {
   timeToFirstChunkS: number | undefined;
   /** Captured output (content capture only), recorded as `gen_ai.output.messages`. */
   output: string | undefined;
+  /** The `request-id` response header, for the log events. */
+  requestId: string | undefined;
+  /** Seconds the server asked to wait, for the log events. */
+  retryAfterS: number | undefined;
   private readonly cleanups: (() => void)[] = [];
   private ended = false;
   private resolve!: (result: AttemptResult) => void;
@@ -199,6 +203,26 @@ export class AttemptRecorder {
       const timeout = timeoutKind(this.errorType);
       if (timeout !== undefined) instruments.timeouts.add(1, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
     });
+    telemetry.safely('attempt_log', () =>
+      telemetry.log.attempt({
+        span,
+        outcome,
+        operation: this.metricAttributes[A.GEN_AI_OPERATION_NAME] as string | undefined,
+        model: this.plan.model,
+        region: this.plan.region,
+        resendCount: this.plan.resendCount,
+        statusCode: this.statusCode,
+        errorType: this.errorType,
+        requestId: this.requestId,
+        retryAfterS: this.retryAfterS,
+        durationS,
+        responseModel: facts.model,
+        usage: facts.usage,
+        timeout: timeoutKind(this.errorType),
+        error,
+        requestBody: this.plan.body,
+      }),
+    );
     for (const cleanup of this.cleanups) telemetry.safely('on_end', cleanup);
     this.resolve({
       plan: this.plan,

@@ -89,7 +89,7 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
       const serverPaced = isRateLimit(errorType) && c.retryAfterS !== undefined;
       if (!serverPaced) budget?.onFailure();
       const giveUp = (reason: string, delayMs?: number): AttemptHandle => {
-        const attributes: Attributes = { [A.ERROR_TYPE]: errorType, 'anthropic.retry.reason': reason };
+        const attributes: Attributes = { [A.ERROR_TYPE]: errorType, [A.ANTHROPIC_RETRY_REASON]: reason };
         if (delayMs !== undefined) attributes[A.ANTHROPIC_RETRY_DELAY] = delayMs / 1000;
         decide(op, EVENTS.RETRY_GIVEN_UP.name, attributes);
         return finalFailure(plan, handle, errorType);
@@ -115,7 +115,7 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
         // The server asked for more time than the deadline leaves: fail now, carrying its wait.
         decide(op, EVENTS.RETRY_GIVEN_UP.name, {
           [A.ERROR_TYPE]: errorType,
-          'anthropic.retry.reason': 'retry_after_exceeds_deadline',
+          [A.ANTHROPIC_RETRY_REASON]: 'retry_after_exceeds_deadline',
           [A.ANTHROPIC_RETRY_DELAY]: delayMs / 1000,
         });
         void handle.response.body?.cancel().catch(() => undefined);

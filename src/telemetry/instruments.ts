@@ -15,6 +15,7 @@ import {
 } from '@opentelemetry/api';
 import { VERSION } from '../version.js';
 import { CardinalityGuard } from './cardinality.js';
+import { EventLog, type EventLogConfig } from './logging.js';
 import { A, INSTRUMENTATION_SCOPE, METRICS, type MetricSpec } from './names.js';
 
 /** The instruments of {@link METRICS}. */
@@ -117,12 +118,17 @@ export class Telemetry {
   /** Region health by name (1 healthy, 0 unhealthy), for the region health gauge. */
   readonly regionStates: BreakerStates = new Map();
 
+  /** The structured log events (pino logger and OTLP log records). */
+  readonly log: EventLog;
+
   constructor(
     tracerProvider: TracerProvider | undefined,
     private readonly meterProvider: MeterProvider | undefined,
+    logging?: EventLogConfig,
   ) {
     // The global tracer provider is a proxy: a tracer taken now follows an SDK registered later.
     this.tracer = (tracerProvider ?? trace.getTracerProvider()).getTracer(INSTRUMENTATION_SCOPE, VERSION);
+    this.log = new EventLog({ ...logging, onError: (step, error) => this.failed(step, error) });
   }
 
   /**

@@ -223,6 +223,12 @@ export const ATTRIBUTES = {
     'library',
     'Where a retry delay came from: `retry_after` (the server) or `backoff` (exponential backoff with jitter).',
   ),
+  ANTHROPIC_RETRY_REASON: attr(
+    'anthropic.retry.reason',
+    'string',
+    'library',
+    'On `anthropic.retry.given_up`: `max_attempts`, `retry_budget_exhausted`, `deadline` or `retry_after_exceeds_deadline`.',
+  ),
   ANTHROPIC_BREAKER_KEY: attr(
     'anthropic.circuit_breaker.key',
     'string',
@@ -391,7 +397,11 @@ export const EVENTS = {
     name: 'anthropic.retry.given_up',
     brief:
       'A retryable failure is not retried: attempts, retry budget or deadline spent, or the server asked to wait past the deadline.',
-    attributes: [ATTRIBUTES.ERROR_TYPE.name, ATTRIBUTES.ANTHROPIC_RETRY_DELAY.name],
+    attributes: [
+      ATTRIBUTES.ERROR_TYPE.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_REASON.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_DELAY.name,
+    ],
   },
   BREAKER_TRANSITION: {
     name: 'anthropic.circuit_breaker.transition',
@@ -644,3 +654,200 @@ export const METRICS = {
     attributes: [ATTRIBUTES.ANTHROPIC_TIMEOUT_KIND.name],
   },
 } as const satisfies Record<string, MetricSpec>;
+
+/** Severity of a log event (pino's level names; OTLP severity DEBUG, INFO, WARN, ERROR). */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** A log field that is not a span or metric attribute. */
+export interface LogFieldSpec {
+  readonly name: string;
+  readonly type: AttributeType;
+  readonly brief: string;
+}
+
+/** Fields of log events that are not span or metric attributes (those keep their attribute names). */
+export const LOG_FIELDS = {
+  EVENT: {
+    name: 'event',
+    type: 'string',
+    brief: "Every event: its stable name (the OTLP record's `eventName`).",
+  },
+  TRACE_ID: {
+    name: 'trace_id',
+    type: 'string',
+    brief:
+      "Every event tied to a span: the trace id (32 hex digits) of that span (on OTLP records, the record's trace context).",
+  },
+  SPAN_ID: {
+    name: 'span_id',
+    type: 'string',
+    brief:
+      'Every event tied to a span: the id (16 hex digits) of the attempt or operation span the event belongs to.',
+  },
+  EXCEPTION_TYPE: {
+    name: 'exception.type',
+    type: 'string',
+    brief: 'Failures with an exception: its class name (`TypeError`, `ClaudeTimeoutError`, …).',
+  },
+  EXCEPTION_MESSAGE: {
+    name: 'exception.message',
+    type: 'string',
+    brief:
+      "Failures with an exception: its message and its causes' (`…; cause: …`), secrets replaced by `[REDACTED]`, and without `logging.content` also quoted text and any text of the request replaced (see [Logs](#logs)).",
+  },
+  ATTEMPT_DURATION: {
+    name: 'anthropic.attempt.duration',
+    type: 'double',
+    brief: 'Seconds from sending the attempt to the end of its body.',
+  },
+  SUPPRESSED_EVENT: {
+    name: 'anthropic.log.suppressed_event',
+    type: 'string',
+    brief: 'On `anthropic.log.suppressed`: the event that was rate-limited.',
+  },
+  SUPPRESSED: {
+    name: 'anthropic.log.suppressed',
+    type: 'int',
+    brief: 'On `anthropic.log.suppressed`: how many of those events were dropped since the last summary.',
+  },
+} as const satisfies Record<string, LogFieldSpec>;
+
+/** One log event's declaration. */
+export interface LogEventSpec {
+  readonly name: string;
+  readonly level: LogLevel;
+  /** The span whose `trace_id`/`span_id` the event carries. */
+  readonly span: 'attempt' | 'operation' | 'none';
+  /** The log line's message (pino `msg`, OTLP body). */
+  readonly message: string;
+  readonly brief: string;
+  /** Fields besides `event`, `trace_id` and `span_id`. */
+  readonly fields: readonly string[];
+}
+
+/** Fields every operation-level log event carries besides those of its span event. */
+const OPERATION_LOG_FIELDS = [ATTRIBUTES.GEN_AI_OPERATION_NAME.name, ATTRIBUTES.GEN_AI_REQUEST_MODEL.name];
+
+const ATTEMPT_LOG_FIELDS = [
+  ATTRIBUTES.GEN_AI_OPERATION_NAME.name,
+  ATTRIBUTES.GEN_AI_REQUEST_MODEL.name,
+  ATTRIBUTES.ANTHROPIC_REGION.name,
+  ATTRIBUTES.HTTP_REQUEST_RESEND_COUNT.name,
+  ATTRIBUTES.HTTP_RESPONSE_STATUS_CODE.name,
+  ATTRIBUTES.ANTHROPIC_REQUEST_ID.name,
+  LOG_FIELDS.ATTEMPT_DURATION.name,
+];
+
+/**
+ * The structured log events (option `logger`, and OTLP log records). Decisions reuse the name and
+ * attributes of their span event on the operation span; attempts have events of their own.
+ */
+export const LOG_EVENTS = {
+  ATTEMPT_FAILED: {
+    name: 'anthropic.attempt.failed',
+    level: 'warn',
+    span: 'attempt',
+    message: 'Claude API attempt failed',
+    brief: 'An HTTP attempt failed (error status, error event in a stream, connection error, timeout).',
+    fields: [
+      ...ATTEMPT_LOG_FIELDS,
+      ATTRIBUTES.ERROR_TYPE.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_AFTER.name,
+      LOG_FIELDS.EXCEPTION_TYPE.name,
+      LOG_FIELDS.EXCEPTION_MESSAGE.name,
+    ],
+  },
+  ATTEMPT_SUCCEEDED: {
+    name: 'anthropic.attempt.succeeded',
+    level: 'debug',
+    span: 'attempt',
+    message: 'Claude API attempt succeeded',
+    brief: 'An HTTP attempt succeeded (logged when its body has been read).',
+    fields: [
+      ...ATTEMPT_LOG_FIELDS,
+      ATTRIBUTES.GEN_AI_RESPONSE_MODEL.name,
+      ATTRIBUTES.GEN_AI_USAGE_INPUT_TOKENS.name,
+      ATTRIBUTES.GEN_AI_USAGE_OUTPUT_TOKENS.name,
+      ATTRIBUTES.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS.name,
+      ATTRIBUTES.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS.name,
+    ],
+  },
+  TIMEOUT: {
+    name: EVENTS.TIMEOUT.name,
+    level: 'warn',
+    span: 'attempt',
+    message: 'Claude API timeout fired',
+    brief: EVENTS.TIMEOUT.brief,
+    fields: [
+      ...EVENTS.TIMEOUT.attributes,
+      ATTRIBUTES.GEN_AI_REQUEST_MODEL.name,
+      ATTRIBUTES.ANTHROPIC_REGION.name,
+      ATTRIBUTES.HTTP_REQUEST_RESEND_COUNT.name,
+    ],
+  },
+  RETRY_SCHEDULED: {
+    name: EVENTS.RETRY_SCHEDULED.name,
+    level: 'info',
+    span: 'operation',
+    message: 'Claude API retry scheduled',
+    brief: EVENTS.RETRY_SCHEDULED.brief,
+    fields: [...EVENTS.RETRY_SCHEDULED.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  RETRY_GIVEN_UP: {
+    name: EVENTS.RETRY_GIVEN_UP.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API retries given up',
+    brief: `${EVENTS.RETRY_GIVEN_UP.brief} \`anthropic.retry.reason\` = \`retry_budget_exhausted\` is the budget.`,
+    fields: [...EVENTS.RETRY_GIVEN_UP.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  BREAKER_TRANSITION: {
+    name: EVENTS.BREAKER_TRANSITION.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API circuit breaker changed state',
+    brief: EVENTS.BREAKER_TRANSITION.brief,
+    fields: [...EVENTS.BREAKER_TRANSITION.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  BREAKER_REJECTED: {
+    name: EVENTS.BREAKER_REJECTED.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API attempt rejected by an open circuit breaker',
+    brief: EVENTS.BREAKER_REJECTED.brief,
+    fields: [...EVENTS.BREAKER_REJECTED.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  FALLBACK: {
+    name: EVENTS.FALLBACK.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API fallback',
+    brief: `${EVENTS.FALLBACK.brief} \`anthropic.fallback.kind\`: \`region\` (failover), \`model\`, \`cache\` (cache served).`,
+    fields: [...EVENTS.FALLBACK.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  REGION_HEALTH: {
+    name: EVENTS.REGION_HEALTH.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API region health changed',
+    brief: EVENTS.REGION_HEALTH.brief,
+    fields: [...EVENTS.REGION_HEALTH.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  STREAM_RESUMPTION: {
+    name: EVENTS.STREAM_RESUMPTION.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API stream broke',
+    brief: `${EVENTS.STREAM_RESUMPTION.brief} \`anthropic.stream.resume.outcome\`: \`resumed\`, or given up (\`failed\`, \`not_resumable\`).`,
+    fields: [...EVENTS.STREAM_RESUMPTION.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  SUPPRESSED: {
+    name: 'anthropic.log.suppressed',
+    level: 'warn',
+    span: 'none',
+    message: 'Claude API log events suppressed',
+    brief:
+      'Summary of the events of one name dropped by the log rate limit (at most one per event name per `summaryIntervalMs`).',
+    fields: [LOG_FIELDS.SUPPRESSED_EVENT.name, LOG_FIELDS.SUPPRESSED.name],
+  },
+} as const satisfies Record<string, LogEventSpec>;

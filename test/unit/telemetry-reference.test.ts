@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderTelemetryReference, withReference } from '../../scripts/telemetry-reference.js';
-import { ATTRIBUTES, METRICS } from '../../src/telemetry/names.js';
+import { ATTRIBUTES, LOG_EVENTS, LOG_FIELDS, METRICS } from '../../src/telemetry/names.js';
 import { VERSION } from '../../src/version.js';
 
 const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
@@ -24,8 +24,21 @@ describe('telemetry reference', () => {
     }
   });
 
+  it('declares every field of a log event, and each log event once', () => {
+    const declared = new Set([...Object.values(ATTRIBUTES), ...Object.values(LOG_FIELDS)].map((x) => x.name));
+    for (const event of Object.values(LOG_EVENTS)) {
+      for (const field of event.fields) expect(declared.has(field), `${event.name}: ${field}`).toBe(true);
+    }
+    const names = Object.values(LOG_EVENTS).map((e) => e.name);
+    expect(new Set(names).size).toBe(names.length);
+    const logTable = renderTelemetryReference().split('#### Log events')[1] ?? '';
+    for (const name of names) expect(logTable).toContain(`| \`${name}\` |`);
+  });
+
   it('declares no name twice', () => {
-    const names = [...Object.values(ATTRIBUTES), ...Object.values(METRICS)].map((x) => x.name);
+    const names = [...Object.values(ATTRIBUTES), ...Object.values(METRICS), ...Object.values(LOG_FIELDS)].map(
+      (x) => x.name,
+    );
     expect(new Set(names).size).toBe(names.length);
   });
 });
