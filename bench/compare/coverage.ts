@@ -93,7 +93,7 @@ function countByName(spans: CapturedSpan[]): Map<string, number> {
 export const FEATURES: Feature[] = [
   {
     key: 'call-span',
-    title: 'a span per call with GenAI attributes (model, usage)',
+    title: 'GenAI attributes on a span (model, token usage)',
     detect: (c) => {
       const spans = phase(c, 'plain')?.spans ?? [];
       const span = spans.find(
