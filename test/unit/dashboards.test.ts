@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: Grafana variables (`${var}`) are plain text here.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import {
   dashboards,
   OVERVIEW_UID,
@@ -327,5 +328,43 @@ describe('selectors', () => {
       { label: 'x', op: '=', value: 'y' },
       { label: 'z', op: '=~', value: '$v' },
     ]);
+  });
+});
+
+describe('Grafana provisioning', () => {
+  const read = (path: string) =>
+    parse(readFileSync(new URL(`../../grafana/provisioning/${path}`, import.meta.url), 'utf8'));
+
+  it('provides the datasources with the uids the dashboards default to', () => {
+    const { apiVersion, datasources } = read('datasources/datasources.yaml') as {
+      apiVersion: number;
+      datasources: Array<{ uid: string; type: string; url: string; isDefault?: boolean }>;
+    };
+    expect(apiVersion).toBe(1);
+    expect(datasources.map(({ uid, type, url, isDefault }) => ({ uid, type, url, isDefault }))).toEqual([
+      { uid: 'prometheus', type: 'prometheus', url: 'http://prometheus:9090', isDefault: true },
+      { uid: 'jaeger', type: 'jaeger', url: 'http://jaeger:16686', isDefault: undefined },
+    ]);
+    for (const { json } of committed) {
+      const vars = new Map(json.templating.list.map((v) => [v.name, v]));
+      for (const { uid, type } of datasources) {
+        const variable = [...vars.values()].find((v) => v.type === 'datasource' && v.query === type);
+        expect(variable?.current?.value, `${json.uid}: ${type}`).toBe(uid);
+      }
+    }
+  });
+
+  it('loads the mounted dashboards folder into the folder Claude', () => {
+    const { apiVersion, providers } = read('dashboards/dashboards.yaml') as {
+      apiVersion: number;
+      providers: Array<{ type: string; folder: string; options: { path: string } }>;
+    };
+    expect(apiVersion).toBe(1);
+    expect(providers).toHaveLength(1);
+    expect(providers[0]).toMatchObject({
+      type: 'file',
+      folder: 'Claude',
+      options: { path: '/var/lib/grafana/dashboards' },
+    });
   });
 });
