@@ -16,7 +16,6 @@
 import * as otel from '@opentelemetry/api';
 import {
   type AttributeValue,
-  type Context,
   type LoggerProvider,
   type Logger as OtelLogger,
   ROOT_CONTEXT,
@@ -395,14 +394,14 @@ export class EventLog {
         this.#onError('log', error);
       }
     }
-    const ctx: Context = span !== undefined ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT;
     let otelLogger: OtelLogger | undefined;
     try {
       otelLogger = this.#otel();
+      // Asked without the span's context (cheap, and the SDK checks a trace-based config on emit).
       if (
         otelLogger !== undefined &&
         typeof otelLogger.enabled === 'function' &&
-        !otelLogger.enabled({ context: ctx, severityNumber: severity.number, eventName: spec.name })
+        !otelLogger.enabled({ severityNumber: severity.number, eventName: spec.name })
       ) {
         otelLogger = undefined;
       }
@@ -440,7 +439,7 @@ export class EventLog {
           severityText: severity.text,
           body: spec.message,
           attributes,
-          context: ctx,
+          context: span !== undefined ? trace.setSpan(ROOT_CONTEXT, span) : ROOT_CONTEXT,
         });
       } catch (error) {
         this.#onError('log_otlp', error);
