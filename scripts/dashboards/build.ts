@@ -46,6 +46,7 @@ import { PanelBuilder as StateTimelinePanelBuilder } from '@grafana/grafana-foun
 import { PanelBuilder as TablePanelBuilder } from '@grafana/grafana-foundation-sdk/table';
 import { PanelBuilder as TimeseriesPanelBuilder } from '@grafana/grafana-foundation-sdk/timeseries';
 import { ATTRIBUTES, METRICS, type MetricSpec } from '../../src/telemetry/names.js';
+import { FILTERS } from './check.js';
 import { promLabel, promName, SERVICE_LABEL } from './prom.js';
 
 /** Fixed uids: links between the dashboards and provisioning rely on them. */
@@ -74,19 +75,6 @@ type Op = '=' | '!=' | '=~' | '!~';
 type Matcher = readonly [attribute: string, op: Op, value: string];
 type Series = '' | '_bucket' | '_sum' | '_count';
 
-/** The dashboard filters: the label, and the matcher text applied when a metric has it. */
-const FILTERS: ReadonlyArray<{ attribute: string | undefined; matcher: string }> = [
-  { attribute: undefined, matcher: `${SERVICE_LABEL}="$${VARIABLES.service}"` },
-  {
-    attribute: A.GEN_AI_REQUEST_MODEL.name,
-    matcher: `${promLabel(A.GEN_AI_REQUEST_MODEL.name)}=~"$${VARIABLES.model}"`,
-  },
-  {
-    attribute: A.ANTHROPIC_REGION.name,
-    matcher: `${promLabel(A.ANTHROPIC_REGION.name)}=~"$${VARIABLES.region}"`,
-  },
-];
-
 /** A metric of `src/telemetry/names.ts` as the dashboards query it. */
 class Metric {
   constructor(readonly spec: MetricSpec) {}
@@ -107,7 +95,7 @@ class Metric {
     const parts = FILTERS.filter(
       (f) => f.attribute === undefined || this.spec.attributes.includes(f.attribute),
     )
-      .map((f) => f.matcher)
+      .map((f): string => f.matcher)
       .concat(matchers.map(([attribute, op, value]) => `${this.label(attribute)}${op}"${value}"`));
     return `${promName(this.spec)}${series}{${parts.join(', ')}}`;
   }

@@ -35,7 +35,10 @@ interface JsonDashboard {
 /** The Prometheus datasource reference every panel, query and query variable must use. */
 export const DATASOURCE_REF = { type: 'prometheus', uid: `\${datasource}` } as const;
 
-/** The dashboard filters: variable, label, and the attribute whose metrics must apply them. */
+/**
+ * The dashboard filters: variable, label, the attribute whose metrics apply them (none: every metric)
+ * and the matcher the queries use.
+ */
 export const FILTERS = [
   { variable: 'service', label: SERVICE_LABEL, attribute: undefined, matcher: `${SERVICE_LABEL}="$service"` },
   {
