@@ -5,10 +5,11 @@
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
-import { type DemoResult, runDemo } from '../../src/cli/demo.js';
+import { DEMO_FALLBACK_MODEL, type DemoResult, REAL_REQUESTS, runDemo } from '../../src/cli/demo.js';
 import { loadAnthropic, loadOtelSdk } from '../../src/cli/deps.js';
 import { validateScenario } from '../../src/cli/scenario.js';
 import { createDemoTelemetry, formatSummary } from '../../src/cli/summary.js';
+import { startFakeClaude } from '../../src/testing/index.js';
 
 async function demo(document: unknown, options: { seed: number; signal?: AbortSignal; durationS?: number }) {
   const telemetry = createDemoTelemetry(await loadOtelSdk());
@@ -83,6 +84,39 @@ describe('demo workload', () => {
     expect(summary.fallbacks.region ?? 0).toBeGreaterThan(0);
     expect(server.secondary).toBeGreaterThan(0);
     expect(summary.succeeded).toBe(summary.requests);
+  });
+
+  it('--real sends its small workload to the API the environment names (here a fake standing in)', async () => {
+    const api = await startFakeClaude({ apiKey: 'sk-ant-real-key' });
+    const telemetry = createDemoTelemetry(await loadOtelSdk());
+    const tracerProvider = new TracerProvider({ spanProcessors: [telemetry.spanProcessor] });
+    const meterProvider = new MeterProvider({ readers: [telemetry.metricReader] });
+    try {
+      const result = await runDemo({
+        sdk: await loadAnthropic(),
+        target: { kind: 'real', apiKey: 'sk-ant-real-key', baseURL: api.url },
+        durationS: 30,
+        concurrency: 2,
+        seed: 1,
+        telemetry,
+        tracerProvider,
+        meterProvider,
+      });
+      expect(result.calls).toBe(REAL_REQUESTS);
+      expect(result.summary).toMatchObject({
+        requests: REAL_REQUESTS,
+        succeeded: REAL_REQUESTS,
+        attempts: REAL_REQUESTS,
+      });
+      expect(api.requests).toHaveLength(REAL_REQUESTS);
+      for (const request of api.requests) {
+        expect(request.body).toMatchObject({ model: DEMO_FALLBACK_MODEL, max_tokens: 32 });
+      }
+    } finally {
+      await api.close();
+      await tracerProvider.shutdown();
+      await meterProvider.shutdown();
+    }
   });
 
   it('a stop ends the run early with the summary so far', async () => {

@@ -5,6 +5,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,5 +83,55 @@ describe('the CLI process', () => {
     expect(real.code).toBe(2);
     expect(real.err).toMatch(/needs an API key/);
     expect(real.err).toMatch(/ANTHROPIC_API_KEY/);
+  });
+});
+
+describe('the CLI process with a collector', () => {
+  it('exports the demo traces and metrics over OTLP/HTTP through setup() when a receiver answers', async () => {
+    // A stand-in OTLP/HTTP receiver that records what it is sent.
+    const received: Array<{ path: string; body: string }> = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        received.push({ path: req.url ?? '', body: Buffer.concat(chunks).toString('latin1') });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const child = spawn(
+        process.execPath,
+        ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--duration', '2', '--scenario', 'overload'],
+        { cwd: root, env: { ...env, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}` } },
+      );
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString('utf8');
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(code).toBe(0);
+      expect(out).toContain(`OTLP: exporting traces and metrics to http://127.0.0.1:${port}`);
+      expect(out).toMatch(/\nSummary\n/);
+      const traces = received.filter(
+        (r) => r.path === '/v1/traces' && r.body.includes('claude-otel-middleware-demo'),
+      );
+      const metrics = received.filter(
+        (r) => r.path === '/v1/metrics' && r.body.includes('claude-otel-middleware-demo'),
+      );
+      expect(traces.length).toBeGreaterThan(0);
+      // Attempt spans, operation spans, and the SDK's own call spans (the Node SDK is registered globally).
+      expect(traces.some((r) => r.body.includes('POST /v1/messages'))).toBe(true);
+      expect(traces.some((r) => r.body.includes('chat claude-sonnet-4-6'))).toBe(true);
+      expect(traces.some((r) => r.body.includes('anthropic.messages.create'))).toBe(true);
+      expect(metrics.some((r) => r.body.includes('anthropic.client.attempts'))).toBe(true);
+      // The summary still reads the library's telemetry (its own reader beside the OTLP one).
+      expect(out).toMatch(/HTTP attempts\s+[1-9]/);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
