@@ -248,6 +248,12 @@ async function startProxy(
       eventStream && (fault?.stall || fault?.drop || fault?.sseError || fault?.delayFirstEventMs);
     if (!streamFault || fault === undefined) {
       res.writeHead(status, upstreamRes.statusMessage, outHeaders);
+      // An upstream that breaks off its answer breaks off ours too (pipe alone would leave it open).
+      const broken = (): void => {
+        if (!upstreamRes.complete) res.destroy();
+      };
+      upstreamRes.on('error', broken);
+      upstreamRes.on('close', broken);
       upstreamRes.pipe(res);
       return;
     }

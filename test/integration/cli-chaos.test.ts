@@ -100,6 +100,14 @@ describe('chaos proxy: passthrough', () => {
     expect(text).not.toContain('message_stop');
     await reader.cancel();
   });
+
+  it("an upstream's own broken stream reaches the client broken", async () => {
+    const upstream = await fake({ script: [{ drop: { afterEvents: 4, at: 'mid-event' } }] });
+    const p = await proxy(upstream.url, []);
+    const response = await post(p.url, body(true));
+    expect(response.status).toBe(200);
+    await expect(response.arrayBuffer()).rejects.toThrow();
+  });
 });
 
 describe('chaos proxy: faults', () => {
