@@ -210,6 +210,58 @@ describe('log events', () => {
     expect(events('anthropic.attempt.succeeded')[0]).toMatchObject({ 'gen_ai.request.model': FALLBACK });
   });
 
+  it('a failover to another region, and a cached answer served', async () => {
+    // Two origins of the one fake are two regions.
+    const regions = [
+      { name: 'primary', baseURL: fake.url },
+      { name: 'secondary', baseURL: fake.url.replace('127.0.0.1', 'localhost') },
+    ];
+    fake.setScript([{ status: 529, headers: { 'retry-after': '0' } }, null]);
+    await client({ retry: true, regions }).messages.create(params);
+    await settle();
+    expect(events('anthropic.fallback')).toEqual([
+      expect.objectContaining({
+        'anthropic.fallback.kind': 'region',
+        'anthropic.fallback.from': 'primary',
+        'anthropic.fallback.to': 'secondary',
+        'anthropic.fallback.reason': 'overloaded_error',
+      }),
+    ]);
+    lines.length = 0;
+    fake.reset();
+    fake.setScript([null, { status: 529 }]);
+    const c = client({ cache: true });
+    await c.messages.create(params);
+    await settle();
+    const served = await c.messages.create(params);
+    expect(served.content[0]).toMatchObject({ text: OUTPUT });
+    await settle();
+    expect(events('anthropic.fallback')).toEqual([
+      expect.objectContaining({
+        'anthropic.fallback.kind': 'cache',
+        'anthropic.fallback.to': 'cache',
+        'anthropic.fallback.reason': 'overloaded_error',
+      }),
+    ]);
+  });
+
+  it('a retry budget spent: the retry given up with its reason', async () => {
+    fake.setScript(Array.from({ length: 10 }, () => ({ status: 529 })));
+    const c = client({ retry: { maxAttempts: 5, budget: { maxTokens: 2 } } });
+    await expect(drive(clock, c.messages.create(params), { kind: 'sleep' })).rejects.toMatchObject({
+      status: 529,
+    });
+    await settle();
+    expect(events('anthropic.retry.given_up')).toEqual([
+      expect.objectContaining({
+        level: 40,
+        ...idsOf(operationSpan()),
+        'anthropic.retry.reason': 'retry_budget_exhausted',
+        'error.type': 'overloaded_error',
+      }),
+    ]);
+  });
+
   it('a resumed stream: the broken attempt, the resumption, the continuation', async () => {
     fake.setScript([{ drop: { afterEvents: 5 } }, null]);
     const message = await client({ resume: true }).messages.stream(params).finalMessage();
