@@ -21,12 +21,17 @@ import { systemClock } from './policies/clock.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
 import { ModelFallback } from './policies/fallback.js';
 import { fallbackPolicy } from './policies/fallback-policy.js';
+import { fleetBreakerPolicy } from './policies/fleet-breaker.js';
 import { regionPolicy, watchRegionHealth } from './policies/region-policy.js';
 import { RegionProber, RegionRouter } from './policies/regions.js';
 import { retryPolicy } from './policies/retry.js';
+import { SharedRetryBudget } from './policies/shared-budget.js';
+import { throttlePolicy } from './policies/throttle-policy.js';
 import { errorTypeOfException, timeoutKind } from './recorder.js';
 import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
 import { resumableStream, StreamInterruptedError } from './sse/resume.js';
+import { fleetResponseStore } from './store/cache.js';
+import { resolveFleet } from './store/fleet.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS, SPANS } from './telemetry/names.js';
@@ -180,6 +185,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   }
   const clock = options.clock ?? systemClock;
   const random = options.random ?? Math.random;
+  const fleet = resolveFleet(options.store, telemetry, clock, options.logger);
   const timeouts = options.timeouts ?? {};
   const totalMs = nonNegative('timeouts.totalMs', timeouts.totalMs);
   const userFetch = options.fetch;
@@ -202,12 +208,21 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   // failover around the breaker around each attempt.
   const policies: Policy[] = [];
   const cache = options.cache === true ? {} : options.cache || undefined;
-  if (cache !== undefined) policies.push(cachePolicy(cache, clock));
+  if (cache !== undefined) {
+    const shared = fleet !== undefined && cache.store === undefined;
+    const store = shared ? fleetResponseStore(fleet.guard, clock, cache.ttlMs ?? 600_000) : cache.store;
+    policies.push(cachePolicy({ ...cache, store }, clock));
+  }
   if (options.fallback !== undefined)
     policies.push(fallbackPolicy(new ModelFallback(options.fallback, clock)));
   const retry = options.retry === true ? {} : options.retry || undefined;
   if (retry !== undefined) {
-    const budget = retry.budget === false ? undefined : new TokenBucketRetryBudget(retry.budget);
+    const budget =
+      retry.budget === false
+        ? undefined
+        : fleet !== undefined
+          ? new SharedRetryBudget(fleet.guard, fleet.budgetName, retry.budget)
+          : new TokenBucketRetryBudget(retry.budget);
     policies.push(retryPolicy(retry, budget));
   }
   const regions = Array.isArray(options.regions) ? { list: options.regions } : options.regions;
@@ -231,8 +246,19 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       prober.start();
     }
   }
+  const throttle = options.throttle === true ? {} : options.throttle || undefined;
+  if (throttle !== undefined) {
+    policies.push(throttlePolicy(throttle, fleet && { guard: fleet.guard, syncMs: fleet.syncMs }));
+  }
   const breaker = options.breaker === true ? {} : options.breaker || undefined;
-  if (breaker !== undefined) policies.push(breakerPolicy(breaker, createBreakers(breaker, clock, telemetry)));
+  if (breaker !== undefined) {
+    const registry = createBreakers(breaker, clock, telemetry);
+    policies.push(
+      fleet === undefined
+        ? breakerPolicy(breaker, registry)
+        : fleetBreakerPolicy(breaker, registry, fleet, clock, telemetry),
+    );
+  }
   const resume = options.resume === true ? {} : options.resume || undefined;
   const maxResumptions = resume?.maxResumptions ?? 2;
   if (!Number.isInteger(maxResumptions) || maxResumptions < 1) {

@@ -27,10 +27,22 @@ export { TAXONOMY } from './policies/classify.js';
 export type { ClaudeOtelErrorInfo, PolicyErrorType, TimeoutKind } from './policies/errors.js';
 export { ClaudeTimeoutError, claudeOtelErrorOf, POLICY_ERROR_HEADER } from './policies/errors.js';
 export type { RetryOptions } from './policies/retry.js';
+export type { ThrottleOptions } from './policies/throttle.js';
+export { estimateInputTokens } from './policies/throttle.js';
 export type { Clock, Random, Timer } from './policies/types.js';
 export type { ClaudeRequest } from './request.js';
 export type { PartialOutput } from './sse/resume.js';
 export { StreamInterruptedError } from './sse/resume.js';
+export type { FleetOptions } from './store/fleet.js';
+export type { StoreGuardOptions, StoreLogger } from './store/guard.js';
+export { MemoryFleetStore, type MemoryFleetStoreOptions } from './store/memory.js';
+export type {
+  FleetBreakerConfig,
+  FleetBreakerView,
+  FleetStore,
+  HeadroomSnapshot,
+  StoredResponse,
+} from './store/types.js';
 export type { Logger, LoggingOptions, LogRateLimitOptions } from './telemetry/logging.js';
 export {
   ATTRIBUTES,

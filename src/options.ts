@@ -9,8 +9,11 @@ import type { CacheOptions } from './policies/cache.js';
 import type { FallbackOptions } from './policies/fallback.js';
 import type { ProbeOptions, RegionConfig, RegionHealthOptions } from './policies/regions.js';
 import type { RetryOptions } from './policies/retry.js';
+import type { ThrottleOptions } from './policies/throttle.js';
 import type { Clock, Random } from './policies/types.js';
 import type { ClaudeRequest } from './request.js';
+import type { FleetOptions } from './store/fleet.js';
+import type { FleetStore } from './store/types.js';
 import type { Logger, LoggingOptions } from './telemetry/logging.js';
 
 /** Retry settings: {@link RetryOptions} plus the client-wide budget. */
@@ -185,6 +188,22 @@ export interface ClaudeFetchOptions {
    * `true` for the defaults. Default: off.
    */
   resume?: { maxResumptions?: number } | boolean;
+  /**
+   * Proactive throttling: a model of the rate-limit headroom per region and model, learnt from the
+   * `anthropic-ratelimit-*` headers of every response (and a 429's `retry-after`); a request the
+   * headroom would not cover waits for it (at most `maxWaitMs`, 30 s, and never past
+   * `timeouts.totalMs`) or is answered at once with a `throttled` error (429, not retried), instead
+   * of being sent to earn a 429. `true` for the defaults. Default: off.
+   */
+  throttle?: ThrottleOptions | boolean;
+  /**
+   * Fleet mode: the breakers, the retry budget, the rate-limit headroom and the response cache are
+   * shared through this store (`RedisFleetStore` from `claude-otel-middleware/redis`, or a
+   * `MemoryFleetStore`), so many processes act as one client. Policies stay local on the hot path
+   * and sync in the background; if the store fails or is slow (`timeoutMs`, 100 ms), they fall back
+   * to local state until it answers again. Default: none (state per fetch instance).
+   */
+  store?: FleetStore | FleetOptions;
   /** Timeouts. Default: none of ours (the SDK's own 10-minute timeout still applies). */
   timeouts?: TimeoutOptions;
   /** The clock of the policies (tests drive time through it). Default: the real clock. */

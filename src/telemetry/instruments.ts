@@ -36,6 +36,9 @@ export interface Instruments {
   readonly fallbacks: Counter;
   readonly cacheLookups: Counter;
   readonly resumptions: Counter;
+  readonly throttleWaits: Counter;
+  readonly throttleDelay: Histogram;
+  readonly storeErrors: Counter;
 }
 
 /** Breaker states by key, observed by the state gauge. */
@@ -68,6 +71,7 @@ function createInstruments(
   breakers: BreakerStates,
   regions: BreakerStates,
   cardinality: CardinalityGuard,
+  stores: BreakerStates,
 ): Instruments {
   const gauge = (
     spec: MetricSpec,
@@ -81,6 +85,7 @@ function createInstruments(
   };
   gauge(METRICS.BREAKER_STATE, () => breakers.values());
   gauge(METRICS.REGION_HEALTH, () => regions.values());
+  gauge(METRICS.STORE_STATE, () => stores.values());
   gauge(METRICS.RATELIMIT_REMAINING, function* () {
     for (const byResource of headroom.values()) yield* byResource.values();
   });
@@ -101,6 +106,9 @@ function createInstruments(
     fallbacks: counter(meter, cardinality, METRICS.FALLBACKS),
     cacheLookups: counter(meter, cardinality, METRICS.CACHE_LOOKUPS),
     resumptions: counter(meter, cardinality, METRICS.RESUMPTIONS),
+    throttleWaits: counter(meter, cardinality, METRICS.THROTTLE_WAITS),
+    throttleDelay: histogram(meter, cardinality, METRICS.THROTTLE_DELAY),
+    storeErrors: counter(meter, cardinality, METRICS.STORE_ERRORS),
   };
 }
 
@@ -117,6 +125,8 @@ export class Telemetry {
   readonly breakerStates: BreakerStates = new Map();
   /** Region health by name (1 healthy, 0 unhealthy), for the region health gauge. */
   readonly regionStates: BreakerStates = new Map();
+  /** Fleet store state (1 shared, 0 degraded to local), for the store state gauge. */
+  readonly storeStates: BreakerStates = new Map();
 
   /** The structured log events (pino logger and OTLP log records). */
   readonly log: EventLog;
@@ -144,6 +154,7 @@ export class Telemetry {
         this.breakerStates,
         this.regionStates,
         this.cardinality,
+        this.storeStates,
       );
       this.cachedProvider = provider;
     }

@@ -319,6 +319,24 @@ export const ATTRIBUTES = {
     'library',
     'On health-probe spans: true (probes are not user traffic).',
   ),
+  ANTHROPIC_THROTTLE_RESOURCE: attr(
+    'anthropic.throttle.resource',
+    'string',
+    'library',
+    'The rate-limit resource the throttle waited for: `requests`, `tokens`, `input_tokens`, `output_tokens`, or `retry_after` (a 429 told the fleet to wait).',
+  ),
+  ANTHROPIC_THROTTLE_OUTCOME: attr(
+    'anthropic.throttle.outcome',
+    'string',
+    'library',
+    '`waited` (the request was held, then sent) or `rejected` (the wait would pass `maxWaitMs` or the deadline).',
+  ),
+  ANTHROPIC_STORE_OPERATION: attr(
+    'anthropic.store.operation',
+    'string',
+    'library',
+    'Fleet store calls: `breaker`, `budget`, `headroom` or `cache` (on `anthropic.client.store.errors`).',
+  ),
 } as const satisfies Record<string, AttributeSpec>;
 
 /**
@@ -436,6 +454,16 @@ export const EVENTS = {
     name: 'anthropic.region.health_change',
     brief: 'A region changed health because of this operation.',
     attributes: [ATTRIBUTES.ANTHROPIC_REGION.name, ATTRIBUTES.ANTHROPIC_REGION_HEALTH.name],
+  },
+  THROTTLE: {
+    name: 'anthropic.throttle',
+    brief:
+      'The proactive throttle held the attempt (`anthropic.retry.delay` = seconds held) or rejected it, because the rate-limit headroom would not cover it.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_THROTTLE_RESOURCE.name,
+      ATTRIBUTES.ANTHROPIC_THROTTLE_OUTCOME.name,
+      ATTRIBUTES.ANTHROPIC_RETRY_DELAY.name,
+    ],
   },
   TIMEOUT: {
     name: 'anthropic.timeout',
@@ -652,6 +680,45 @@ export const METRICS = {
     origin: 'library',
     brief: 'Timeouts of ours that fired, by kind.',
     attributes: [ATTRIBUTES.ANTHROPIC_TIMEOUT_KIND.name],
+  },
+  THROTTLE_WAITS: {
+    name: 'anthropic.client.throttle.waits',
+    instrument: 'counter',
+    unit: '{request}',
+    origin: 'library',
+    brief:
+      'Requests the proactive throttle held (or rejected) because the rate-limit headroom would not cover them.',
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_THROTTLE_RESOURCE.name,
+      ATTRIBUTES.ANTHROPIC_THROTTLE_OUTCOME.name,
+      ATTRIBUTES.ANTHROPIC_REGION.name,
+    ],
+  },
+  THROTTLE_DELAY: {
+    name: 'anthropic.client.throttle.delay',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'library',
+    brief: 'How long the proactive throttle held a request before sending it.',
+    attributes: [ATTRIBUTES.ANTHROPIC_THROTTLE_RESOURCE.name, ATTRIBUTES.ANTHROPIC_REGION.name],
+    buckets: DURATION_BUCKETS,
+  },
+  STORE_ERRORS: {
+    name: 'anthropic.client.store.errors',
+    instrument: 'counter',
+    unit: '{error}',
+    origin: 'library',
+    brief:
+      'Fleet store calls that failed or timed out; the policies went on with local state (no request failed).',
+    attributes: [ATTRIBUTES.ANTHROPIC_STORE_OPERATION.name],
+  },
+  STORE_STATE: {
+    name: 'anthropic.client.store.state',
+    instrument: 'gauge',
+    unit: '{state}',
+    origin: 'library',
+    brief: 'Fleet store: 1 while shared state is in use, 0 while degraded to local state.',
+    attributes: [],
   },
 } as const satisfies Record<string, MetricSpec>;
 

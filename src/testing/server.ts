@@ -48,8 +48,12 @@ class RateLimiter {
   #requests = 0;
   #input = 0;
   #output = 0;
+  readonly #windowMs: number;
+  readonly #enforce: boolean;
 
-  constructor(options: { requests?: number; tokens?: number; inputTokens?: number; outputTokens?: number }) {
+  constructor(options: NonNullable<Exclude<FakeClaudeOptions['rateLimit'], false>>) {
+    this.#windowMs = options.windowMs ?? WINDOW_MS;
+    this.#enforce = options.enforce ?? false;
     const inputTokens = options.inputTokens ?? DEFAULT_LIMITS.inputTokens;
     const outputTokens = options.outputTokens ?? DEFAULT_LIMITS.outputTokens;
     this.#limits = {
@@ -67,10 +71,21 @@ class RateLimiter {
     this.#output = 0;
   }
 
+  /** With `enforce`: the 429 for a request of `inputTokens` the window cannot cover, else undefined. */
+  reject(inputTokens: number): Fault | undefined {
+    if (!this.#enforce) return undefined;
+    const now = Date.now();
+    if (now - this.#windowStart >= this.#windowMs) return undefined;
+    const l = this.#limits;
+    if (this.#requests + 1 <= l.requests && this.#input + inputTokens <= l.inputTokens) return undefined;
+    const seconds = Math.max(1, Math.ceil((this.#windowStart + this.#windowMs - now) / 1000));
+    return { status: 429, headers: { 'retry-after': String(seconds) } };
+  }
+
   /** Counts one response using these tokens and returns the headers describing what is left. */
   headers(inputTokens: number, outputTokens: number, rateLimited: boolean): Record<string, string> {
     const now = Date.now();
-    if (now - this.#windowStart >= WINDOW_MS) {
+    if (now - this.#windowStart >= this.#windowMs) {
       this.#windowStart = now;
       this.#requests = 0;
       this.#input = 0;
@@ -79,7 +94,7 @@ class RateLimiter {
     this.#requests++;
     this.#input += inputTokens;
     this.#output += outputTokens;
-    const reset = rfc3339(this.#windowStart + WINDOW_MS);
+    const reset = rfc3339(this.#windowStart + this.#windowMs);
     const left = (limit: number, used: number): string => String(rateLimited ? 0 : Math.max(0, limit - used));
     const l = this.#limits;
     return {
@@ -578,7 +593,11 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       requestId,
     };
     requests.push(record);
-    const fault = chooseFault(record);
+    const fault =
+      chooseFault(record) ??
+      (url.pathname === '/v1/messages'
+        ? limiter?.reject(estimateTokens(raw === 'too-large' ? 0 : raw.length))
+        : undefined);
     record.fault = fault;
     const ex: Exchange = {
       res,

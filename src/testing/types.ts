@@ -109,8 +109,23 @@ export interface FakeClaudeOptions {
   repeat?: number;
   /** Insert a `ping` event every this many events (default 5; 0 = only the one after message_start). */
   pingEvery?: number;
-  /** Rate-limit headers on every response (`anthropic-ratelimit-*`). Default: generous limits. */
-  rateLimit?: { requests?: number; tokens?: number; inputTokens?: number; outputTokens?: number } | false;
+  /**
+   * Rate-limit headers on every response (`anthropic-ratelimit-*`), counted over a fixed window of
+   * `windowMs` (default 60 000). With `enforce: true`, a `/v1/messages` request that the window's
+   * requests or input tokens (body bytes / 4) cannot cover gets a 429 `rate_limit_error` with
+   * `retry-after` (whole seconds until the window resets) instead of being answered. Default:
+   * generous limits, not enforced.
+   */
+  rateLimit?:
+    | {
+        requests?: number;
+        tokens?: number;
+        inputTokens?: number;
+        outputTokens?: number;
+        windowMs?: number;
+        enforce?: boolean;
+      }
+    | false;
   /** When set, requests must carry this key (`x-api-key` or `Authorization: Bearer`) or get 401. */
   apiKey?: string;
 }

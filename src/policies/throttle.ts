@@ -1,0 +1,237 @@
+/**
+ * Proactive throttling: a client-side model of the rate-limit headroom that the API announces on
+ * every response (`anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,
+ * remaining,reset}`), so a request that would earn a 429 waits for headroom instead of being sent.
+ *
+ * One {@link Headroom} per key (`{region}|{model}`: the API's limits are per model). For each
+ * resource it keeps the last `remaining`, `limit` and reset time, and what this process sent since
+ * that observation (reservations). Between observations headroom comes back:
+ *
+ * - `continuous` (default, the API's token bucket): linearly from `remaining` to `limit` by the reset
+ *   time (the API's `reset` is when the bucket is full again), so the refill rate is
+ *   `(limit − remaining) / (reset − observed)`; once full, `limit` per minute.
+ * - `at_reset` (a fixed window): `remaining` until the reset time, then `limit`.
+ *
+ * A 429 blocks the key for its `retry-after`. A request costs 1 `requests`, its estimated input
+ * tokens of `input_tokens` and `tokens`, and needs at least 1 `output_tokens` left (its output is
+ * unknown before it runs). Pure state machine: times are the injected clock's milliseconds.
+ */
+import type { RateLimitState } from '../telemetry/headers.js';
+
+/** The resources the API announces. */
+export type ThrottleResource = 'requests' | 'tokens' | 'input_tokens' | 'output_tokens';
+
+/** Options of the proactive throttle (`createClaudeFetch({ throttle })`). */
+export interface ThrottleOptions {
+  /**
+   * Longest a request is held waiting for headroom, in ms. A longer wait (or one past the
+   * operation's `timeouts.totalMs`) is not waited: the request is answered at once with a
+   * `throttled` error (status 429, `retry-after-ms` = the wait, not retried). Default `30_000`.
+   */
+  maxWaitMs?: number;
+  /**
+   * How headroom comes back between responses: `continuous` (the API's token bucket, refilled
+   * linearly up to the limit by the reset time) or `at_reset` (all at the reset time, a fixed
+   * window). Default `'continuous'`.
+   */
+  refill?: 'continuous' | 'at_reset';
+  /**
+   * A request's input tokens, estimated before sending. Default {@link estimateInputTokens}: the
+   * body's UTF-8 bytes / 4.
+   */
+  estimateTokens?: (body: string) => number;
+}
+
+/** A resource's last observation. */
+interface ResourceState {
+  limit: number | undefined;
+  remaining: number;
+  /** When it was observed, by the clock. */
+  observedAt: number;
+  /** When the API said it is full again, by the clock. */
+  resetAt: number;
+  /** Sent by this process since the observation. */
+  used: number;
+}
+
+/** What a request costs. */
+export interface RequestCost {
+  /** Estimated input tokens. */
+  inputTokens: number;
+}
+
+/** The answer of {@link Headroom.waitFor}. */
+export interface ThrottleWait {
+  /** ms before the request fits (0: send now; `Infinity`: never, by this model). */
+  ms: number;
+  /** The resource that needs the wait (or `retry_after` for a 429's block). */
+  resource: ThrottleResource | 'retry_after' | undefined;
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * Input tokens of a request body, estimated as its UTF-8 bytes / 4 (rounded up). The API counts
+ * the prompt's tokens, not the JSON's: for English prose (≈ 4 characters a token) with short JSON
+ * framing this overestimates by the framing (`{"role":"user","content":…}`, some 10 tokens a
+ * message), which errs toward waiting; for code or non-Latin text (fewer characters a token) it
+ * underestimates. See the README for measured figures.
+ */
+export function estimateInputTokens(body: string): number {
+  return Math.max(1, Math.ceil(Buffer.byteLength(body) / 4));
+}
+
+/** The rate-limit headroom of one key. */
+export class Headroom {
+  readonly #refill: 'continuous' | 'at_reset';
+  readonly #resources = new Map<ThrottleResource, ResourceState>();
+  /** Nothing is sent before this (a 429's `retry-after`), by the clock. */
+  blockedUntil = 0;
+  /** When the newest observation was made, by the clock (`-Infinity`: never). */
+  observedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(refill: 'continuous' | 'at_reset' = 'continuous') {
+    this.#refill = refill;
+  }
+
+  /**
+   * Takes the headers' state (from `parseRateLimits`: `reset` in seconds from now) observed at
+   * `now`; it replaces what was known, reservations included (the server counted them).
+   */
+  observe(states: Partial<Record<ThrottleResource, RateLimitState>>, now: number): void {
+    let any = false;
+    for (const [resource, state] of Object.entries(states) as Array<[ThrottleResource, RateLimitState]>) {
+      if (state.remaining === undefined) continue;
+      any = true;
+      this.#resources.set(resource, {
+        limit: state.limit,
+        remaining: state.remaining,
+        observedAt: now,
+        resetAt: now + (state.reset ?? 0) * 1000,
+        used: 0,
+      });
+    }
+    if (any) this.observedAt = now;
+  }
+
+  /** Nothing may be sent for `ms` from `now` (a 429's `retry-after`); only ever extends the block. */
+  block(now: number, ms: number): void {
+    this.blockedUntil = Math.max(this.blockedUntil, now + ms);
+  }
+
+  /** The headroom of `resource` at `now`, reservations deducted (`Infinity` when unknown). */
+  available(resource: ThrottleResource, now: number): number {
+    const s = this.#resources.get(resource);
+    if (s === undefined) return Number.POSITIVE_INFINITY;
+    return this.#level(s, now) - s.used;
+  }
+
+  #level(s: ResourceState, now: number): number {
+    const limit = s.limit;
+    // Past the reset the bucket is full (without a limit: unknown, so no constraint).
+    if (now >= s.resetAt) return limit ?? Number.POSITIVE_INFINITY;
+    if (limit === undefined) return s.remaining;
+    if (this.#refill === 'at_reset') return s.remaining;
+    const span = s.resetAt - s.observedAt;
+    const rate = span > 0 ? Math.max(0, limit - s.remaining) / span : limit / MINUTE_MS;
+    return Math.min(limit, s.remaining + rate * (now - s.observedAt));
+  }
+
+  /** How long before a request of `cost` fits, and for which resource. */
+  waitFor(cost: RequestCost, now: number): ThrottleWait {
+    let ms = Math.max(0, this.blockedUntil - now);
+    let resource: ThrottleWait['resource'] = ms > 0 ? 'retry_after' : undefined;
+    const needs: Array<[ThrottleResource, number]> = [
+      ['requests', 1],
+      ['input_tokens', cost.inputTokens],
+      ['tokens', cost.inputTokens],
+      ['output_tokens', 1],
+    ];
+    for (const [name, amount] of needs) {
+      const s = this.#resources.get(name);
+      if (s === undefined) continue;
+      // A request larger than the whole limit can never fit: ask only for a full bucket.
+      const need = s.limit !== undefined ? Math.min(amount, s.limit) : amount;
+      const wait = this.#until(s, need, now);
+      if (wait > ms) {
+        ms = wait;
+        resource = name;
+      }
+    }
+    return { ms, resource };
+  }
+
+  /** ms until `s` holds `need` (after reservations), by the refill model. */
+  #until(s: ResourceState, need: number, now: number): number {
+    if (this.#level(s, now) - s.used >= need) return 0;
+    const limit = s.limit;
+    if (limit === undefined) return now < s.resetAt ? s.resetAt - now : Number.POSITIVE_INFINITY;
+    if (this.#refill === 'at_reset' || now >= s.resetAt) {
+      if (now < s.resetAt) return limit - s.used >= need ? s.resetAt - now : Number.POSITIVE_INFINITY;
+      // Past the reset with reservations: they drain at `limit` per minute.
+      return ((need + s.used - limit) / limit) * MINUTE_MS;
+    }
+    const span = s.resetAt - s.observedAt;
+    const rate = span > 0 ? Math.max(0, limit - s.remaining) / span : limit / MINUTE_MS;
+    if (rate <= 0) return Number.POSITIVE_INFINITY;
+    const target = need + s.used;
+    if (target <= limit) {
+      const at = s.observedAt + (target - s.remaining) / rate;
+      return Math.max(0, Math.min(at, s.resetAt) - now);
+    }
+    // Even full it lacks: wait for the reset, then for the reservations to drain.
+    return s.resetAt - now + ((target - limit) / limit) * MINUTE_MS;
+  }
+
+  /** Counts a request about to be sent against the headroom. */
+  reserve(cost: RequestCost): void {
+    const add = (name: ThrottleResource, amount: number): void => {
+      const s = this.#resources.get(name);
+      if (s !== undefined) s.used += amount;
+    };
+    add('requests', 1);
+    add('input_tokens', cost.inputTokens);
+    add('tokens', cost.inputTokens);
+    add('output_tokens', 1);
+  }
+
+  /**
+   * The state as a store keeps it: `remaining` after reservations, reset as a duration from the
+   * newest observation ({@link Headroom.observedAt}).
+   */
+  snapshot(): Record<string, { limit?: number; remaining: number; resetInMs: number }> {
+    const out: Record<string, { limit?: number; remaining: number; resetInMs: number }> = {};
+    for (const [name, s] of this.#resources) {
+      const entry: { limit?: number; remaining: number; resetInMs: number } = {
+        remaining: Math.max(0, Math.floor(s.remaining - s.used)),
+        resetInMs: Math.max(0, s.resetAt - this.observedAt),
+      };
+      if (s.limit !== undefined) entry.limit = s.limit;
+      out[name] = entry;
+    }
+    return out;
+  }
+
+  /**
+   * Adopts another process's observation made `ageMs` before `now`, when it is newer than ours:
+   * the server's `remaining` then counts the whole fleet's traffic.
+   */
+  adopt(
+    resources: Readonly<Record<string, { limit?: number; remaining: number; resetInMs: number }>>,
+    ageMs: number,
+    now: number,
+  ): void {
+    const observedAt = now - ageMs;
+    if (observedAt <= this.observedAt) return;
+    for (const [name, r] of Object.entries(resources)) {
+      this.#resources.set(name as ThrottleResource, {
+        limit: r.limit,
+        remaining: r.remaining,
+        observedAt,
+        resetAt: observedAt + r.resetInMs,
+        used: 0,
+      });
+    }
+    this.observedAt = observedAt;
+  }
+}

@@ -1,0 +1,344 @@
+/**
+ * `claude-otel-middleware/redis`: the {@link FleetStore} in Redis (through `ioredis`, an optional
+ * peer dependency that only this entry point imports).
+ *
+ * ```ts
+ * import { createClaudeFetch } from 'claude-otel-middleware';
+ * import { RedisFleetStore } from 'claude-otel-middleware/redis';
+ * const store = new RedisFleetStore({ url: 'redis://127.0.0.1:6379', prefix: 'myapp:claude:' });
+ * const fetch = createClaudeFetch({ retry: true, breaker: true, throttle: {}, cache: true, store });
+ * ```
+ *
+ * Every read-modify-write is one Lua script, so it is atomic across the fleet, and every time in it
+ * is the Redis server's (`TIME`), so the processes' clocks need not agree. Keys (under `prefix`):
+ * `breaker:{key}` (hash) and `breaker:{key}:probes` (sorted set of probe owners by expiry),
+ * `budget:{name}`, `headroom:{key}` (hash), `cache:{sha256}`; each expires `ttlMs` after its last
+ * write (a cache entry after its own TTL). Values are counters, states, rate-limit numbers and
+ * cached Message JSON (at most `maxValueBytes`) — never request headers, so never an API key.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import {
+  type FleetBreakerConfig,
+  type FleetBreakerView,
+  type FleetStore,
+  type HeadroomSnapshot,
+  positiveNumber,
+  type StoredResponse,
+} from './types.js';
+
+/** Options of {@link RedisFleetStore}. */
+export interface RedisFleetStoreOptions {
+  /**
+   * An ioredis client to use (not closed by {@link RedisFleetStore.close}). Prefer one created with
+   * `enableOfflineQueue: false`, so commands fail at once while disconnected instead of queueing.
+   * Default: one created from `url`.
+   */
+  client?: Redis;
+  /** Where Redis is, when no `client` is given. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** Options of the client created from `url` (merged over the store's: no offline queue, fast reconnects). */
+  redisOptions?: RedisOptions;
+  /** Prefix of every key. Default `claude-otel:`. */
+  prefix?: string;
+  /** Keys not written for this long expire, in ms. Default 3 600 000 (1 hour). */
+  ttlMs?: number;
+  /** Largest cached body stored, in bytes; larger ones are not stored. Default 1 048 576 (1 MiB). */
+  maxValueBytes?: number;
+}
+
+const NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+
+/** KEYS: hash, probes. ARGV: op, config (12 values), ttl, arg, arg2. */
+const BREAKER = `${NOW}
+local op = ARGV[1]
+local mode = ARGV[2]
+local consN = tonumber(ARGV[3])
+local rate = tonumber(ARGV[4])
+local minT = tonumber(ARGV[5])
+local windowMs = tonumber(ARGV[6])
+local openMs = tonumber(ARGV[7])
+local mult = tonumber(ARGV[8])
+local maxOpen = tonumber(ARGV[9])
+local probes = tonumber(ARGV[10])
+local succN = tonumber(ARGV[11])
+local probeTtl = tonumber(ARGV[12])
+local ttl = tonumber(ARGV[13])
+local h = KEYS[1]
+local z = KEYS[2]
+local state = redis.call('HGET', h, 'state') or 'closed'
+local openUntil = tonumber(redis.call('HGET', h, 'openUntil') or '0')
+local openDur = tonumber(redis.call('HGET', h, 'openDur') or ARGV[7])
+if state == 'open' and now >= openUntil then
+  state = 'half_open'
+  redis.call('HSET', h, 'succ', 0)
+  redis.call('DEL', z)
+end
+local function open(reopen)
+  if reopen then openDur = math.min(openDur * mult, maxOpen) end
+  state = 'open'
+  openUntil = now + openDur
+  redis.call('HSET', h, 'openUntil', openUntil, 'openDur', openDur)
+  redis.call('DEL', z)
+end
+local granted = 0
+if op == 'record' and state == 'closed' then
+  local failed = ARGV[14] == '1'
+  if mode == 'consecutive' then
+    local c = 0
+    if failed then c = redis.call('HINCRBY', h, 'cons', 1) else redis.call('HSET', h, 'cons', 0) end
+    if c >= consN then open(false) end
+  else
+    local b = math.floor(now / (windowMs / 10))
+    redis.call('HINCRBY', h, 't:' .. b, 1)
+    if failed then redis.call('HINCRBY', h, 'f:' .. b, 1) end
+    local total, fails = 0, 0
+    local fields = redis.call('HGETALL', h)
+    for i = 1, #fields, 2 do
+      local kind = string.sub(fields[i], 1, 2)
+      if kind == 't:' or kind == 'f:' then
+        local nb = tonumber(string.sub(fields[i], 3))
+        if nb <= b - 10 then
+          redis.call('HDEL', h, fields[i])
+        elseif kind == 't:' then
+          total = total + tonumber(fields[i + 1])
+        else
+          fails = fails + tonumber(fields[i + 1])
+        end
+      end
+    end
+    if failed and total >= minT and fails / total >= rate then open(false) end
+  end
+elseif op == 'acquire' and state == 'half_open' then
+  redis.call('ZREMRANGEBYSCORE', z, '-inf', now)
+  if redis.call('ZCARD', z) < probes then
+    redis.call('ZADD', z, now + probeTtl, ARGV[14])
+    redis.call('PEXPIRE', z, math.max(probeTtl, ttl))
+    granted = 1
+  end
+elseif op == 'settle' and state == 'half_open' then
+  if redis.call('ZREM', z, ARGV[14]) == 1 then
+    if ARGV[15] == 'failure' then
+      open(true)
+    elseif ARGV[15] == 'success' then
+      if redis.call('HINCRBY', h, 'succ', 1) >= succN then
+        redis.call('DEL', h, z)
+        state = 'closed'
+        openDur = openMs
+        redis.call('HSET', h, 'openDur', openDur)
+      end
+    end
+  end
+end
+redis.call('HSET', h, 'state', state)
+redis.call('PEXPIRE', h, math.max(ttl, maxOpen * 2))
+local openFor = 0
+if state == 'open' then openFor = openUntil - now end
+return {state, tostring(openFor), granted}`;
+
+/** KEYS: budget. ARGV: delta, max, ttl. */
+const BUDGET = `local v = tonumber(redis.call('GET', KEYS[1]) or ARGV[2])
+local max = tonumber(ARGV[2])
+v = math.max(0, math.min(max, v + tonumber(ARGV[1])))
+redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
+return v`;
+
+/** KEYS: headroom. ARGV: data, ageMs, blockedForMs, ttl. */
+const HEADROOM_PUT = `${NOW}
+local obs = now - tonumber(ARGV[2])
+local oldObs = tonumber(redis.call('HGET', KEYS[1], 'obs') or '-1e15')
+local blocked = math.max(tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0'), now + tonumber(ARGV[3]))
+if obs >= oldObs then redis.call('HSET', KEYS[1], 'data', ARGV[1], 'obs', obs) end
+redis.call('HSET', KEYS[1], 'blocked', blocked)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return 1`;
+
+/** KEYS: headroom. */
+const HEADROOM_GET = `${NOW}
+local r = redis.call('HMGET', KEYS[1], 'data', 'obs', 'blocked')
+if not r[1] then return false end
+return {r[1], tostring(now - tonumber(r[2])), tostring(math.max(0, tonumber(r[3] or '0') - now))}`;
+
+interface Scripts {
+  claudeOtelBreaker(...args: Array<string | number>): Promise<[string, string, number]>;
+  claudeOtelBudget(...args: Array<string | number>): Promise<number>;
+  claudeOtelHeadroomPut(...args: Array<string | number>): Promise<number>;
+  claudeOtelHeadroomGet(...args: Array<string | number>): Promise<[string, string, string] | null>;
+}
+
+function isState(value: string): value is FleetBreakerView['state'] {
+  return value === 'closed' || value === 'open' || value === 'half_open';
+}
+
+export class RedisFleetStore implements FleetStore {
+  readonly kind = 'redis';
+  /** The client in use. */
+  readonly client: Redis;
+  readonly #owned: boolean;
+  readonly #prefix: string;
+  readonly #ttlMs: number;
+  readonly #maxValueBytes: number;
+
+  /** @throws TypeError for an invalid option. */
+  constructor(options: RedisFleetStoreOptions = {}) {
+    this.#prefix = options.prefix ?? 'claude-otel:';
+    if (typeof this.#prefix !== 'string') throw new TypeError('store prefix must be a string');
+    this.#ttlMs = Math.round(positiveNumber('store.ttlMs', options.ttlMs, 3_600_000));
+    this.#maxValueBytes = positiveNumber('store.maxValueBytes', options.maxValueBytes, 1024 * 1024);
+    this.#owned = options.client === undefined;
+    this.client =
+      options.client ??
+      new Redis(options.url ?? 'redis://127.0.0.1:6379', {
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout: 1000,
+        retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 5), 1000),
+        ...options.redisOptions,
+      });
+    // Errors surface through the commands (and the guard); an unhandled 'error' event would crash.
+    this.client.on('error', () => undefined);
+    this.client.defineCommand('claudeOtelBreaker', { numberOfKeys: 2, lua: BREAKER });
+    this.client.defineCommand('claudeOtelBudget', { numberOfKeys: 1, lua: BUDGET });
+    this.client.defineCommand('claudeOtelHeadroomPut', { numberOfKeys: 1, lua: HEADROOM_PUT });
+    this.client.defineCommand('claudeOtelHeadroomGet', { numberOfKeys: 1, lua: HEADROOM_GET });
+  }
+
+  get #scripts(): Scripts {
+    return this.client as unknown as Scripts;
+  }
+
+  /**
+   * Resolves once the client is connected and the scripts are loaded (rejects after `timeoutMs`):
+   * optional, it spares the first calls the connection and script loading.
+   */
+  async ready(timeoutMs = 5000): Promise<void> {
+    if (this.client.status !== 'ready') await this.#connected(timeoutMs);
+    for (const script of [BREAKER, BUDGET, HEADROOM_PUT, HEADROOM_GET]) {
+      await this.client.script('LOAD', script);
+    }
+  }
+
+  async #connected(timeoutMs: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.client.off('ready', onReady);
+        reject(new Error(`redis not ready after ${timeoutMs} ms (status ${this.client.status})`));
+      }, timeoutMs);
+      const onReady = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.client.once('ready', onReady);
+    });
+  }
+
+  async #breaker(
+    op: 'view' | 'record' | 'acquire' | 'settle',
+    key: string,
+    c: FleetBreakerConfig,
+    arg = '',
+    arg2 = '',
+  ): Promise<{ view: FleetBreakerView; granted: boolean }> {
+    const hash = `${this.#prefix}breaker:${key}`;
+    const [state, openFor, granted] = await this.#scripts.claudeOtelBreaker(
+      hash,
+      `${hash}:probes`,
+      op,
+      c.mode,
+      c.consecutiveFailures,
+      c.failureRateThreshold,
+      c.minimumThroughput,
+      c.windowMs,
+      c.openMs,
+      c.openBackoffMultiplier,
+      c.maxOpenMs,
+      c.halfOpenProbes,
+      c.successThreshold,
+      c.probeTtlMs,
+      this.#ttlMs,
+      arg,
+      arg2,
+    );
+    if (!isState(state)) throw new Error(`unexpected breaker state from redis: ${String(state)}`);
+    return { view: { state, openForMs: Math.max(0, Number(openFor) || 0) }, granted: granted === 1 };
+  }
+
+  async breakerView(key: string, config: FleetBreakerConfig): Promise<FleetBreakerView> {
+    return (await this.#breaker('view', key, config)).view;
+  }
+
+  async breakerRecord(key: string, failed: boolean, config: FleetBreakerConfig): Promise<FleetBreakerView> {
+    return (await this.#breaker('record', key, config, failed ? '1' : '0')).view;
+  }
+
+  breakerAcquireProbe(
+    key: string,
+    owner: string,
+    config: FleetBreakerConfig,
+  ): Promise<{ granted: boolean; view: FleetBreakerView }> {
+    return this.#breaker('acquire', key, config, owner);
+  }
+
+  async breakerSettleProbe(
+    key: string,
+    owner: string,
+    outcome: 'success' | 'failure' | 'ignore',
+    config: FleetBreakerConfig,
+  ): Promise<FleetBreakerView> {
+    return (await this.#breaker('settle', key, config, owner, outcome)).view;
+  }
+
+  async budgetAdd(name: string, deltaMilli: number, maxMilli: number): Promise<number> {
+    const value = await this.#scripts.claudeOtelBudget(
+      `${this.#prefix}budget:${name}`,
+      Math.round(deltaMilli),
+      Math.round(maxMilli),
+      this.#ttlMs,
+    );
+    return Number(value);
+  }
+
+  async headroomPut(key: string, snapshot: HeadroomSnapshot): Promise<void> {
+    await this.#scripts.claudeOtelHeadroomPut(
+      `${this.#prefix}headroom:${key}`,
+      JSON.stringify(snapshot.resources),
+      Math.round(snapshot.ageMs),
+      Math.round(snapshot.blockedForMs),
+      this.#ttlMs,
+    );
+  }
+
+  async headroomGet(key: string): Promise<HeadroomSnapshot | undefined> {
+    const r = await this.#scripts.claudeOtelHeadroomGet(`${this.#prefix}headroom:${key}`);
+    if (r === null || !Array.isArray(r)) return undefined;
+    const resources = JSON.parse(r[0]) as HeadroomSnapshot['resources'];
+    return { resources, ageMs: Math.max(0, Number(r[1]) || 0), blockedForMs: Math.max(0, Number(r[2]) || 0) };
+  }
+
+  async cacheGet(key: string): Promise<StoredResponse | undefined> {
+    const raw = await this.client.get(`${this.#prefix}cache:${key}`);
+    if (raw === null) return undefined;
+    const v = JSON.parse(raw) as Omit<StoredResponse, 'ageMs'> & { at: number };
+    return { status: v.status, headers: v.headers, body: v.body, ageMs: Math.max(0, Date.now() - v.at) };
+  }
+
+  async cacheSet(key: string, value: Omit<StoredResponse, 'ageMs'>, ttlMs: number): Promise<void> {
+    if (Buffer.byteLength(value.body) > this.#maxValueBytes) return;
+    const json = JSON.stringify({
+      status: value.status,
+      headers: value.headers,
+      body: value.body,
+      at: Date.now(),
+    });
+    await this.client.set(`${this.#prefix}cache:${key}`, json, 'PX', Math.max(1, Math.round(ttlMs)));
+  }
+
+  async close(): Promise<void> {
+    if (!this.#owned) return;
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}

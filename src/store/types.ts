@@ -1,0 +1,115 @@
+/**
+ * Fleet mode: the state the resilience policies share across processes. A {@link FleetStore} holds
+ * the circuit breakers (per key, with a single owner for each half-open probe), the retry budget,
+ * the rate-limit headroom and the response cache; {@link MemoryFleetStore} keeps them in memory
+ * (several fetches of one process), `RedisFleetStore` (`claude-otel-middleware/redis`) in Redis.
+ *
+ * Every call is asynchronous and may fail or be slow: the policies never wait on it on the hot path
+ * (they keep local state, write behind and refresh in the background), and a failing store only
+ * makes them fall back to that local state (see `guard.ts`).
+ *
+ * Times crossing the interface are **durations** (`openForMs`, `ageMs`, `resetInMs`), each store
+ * measuring them on its own clock (Redis: the server's `TIME`), so processes whose clocks differ
+ * still agree.
+ *
+ * What a store holds: breaker counters and states, token counts, rate-limit numbers and cached
+ * Message JSON (size-bounded) — never a request's headers, so never an API key.
+ */
+
+/** How a shared breaker decides; the breaker options of the fetch, resolved. */
+export interface FleetBreakerConfig {
+  /** `consecutive`: failures in a row across the fleet; `failure_rate`: share of failures in `windowMs`. */
+  readonly mode: 'consecutive' | 'failure_rate';
+  readonly consecutiveFailures: number;
+  readonly failureRateThreshold: number;
+  readonly minimumThroughput: number;
+  /** The failure-rate window, in 10 buckets. */
+  readonly windowMs: number;
+  readonly openMs: number;
+  readonly openBackoffMultiplier: number;
+  readonly maxOpenMs: number;
+  /** Probes admitted at once across the fleet in half-open. */
+  readonly halfOpenProbes: number;
+  readonly successThreshold: number;
+  /** A probe slot whose owner never settled it (a crashed worker) is freed after this long. */
+  readonly probeTtlMs: number;
+}
+
+/** A shared breaker as the fleet sees it now. */
+export interface FleetBreakerView {
+  readonly state: 'closed' | 'open' | 'half_open';
+  /** While open: ms until probes are admitted; else 0. */
+  readonly openForMs: number;
+}
+
+/** Rate-limit headroom of one key (region and model) as last observed by any process. */
+export interface HeadroomSnapshot {
+  /** By resource (`requests`, `tokens`, `input_tokens`, `output_tokens`). */
+  readonly resources: Readonly<
+    Record<string, { readonly limit?: number; readonly remaining: number; readonly resetInMs: number }>
+  >;
+  /** How long ago it was observed (0 when written). */
+  readonly ageMs: number;
+  /** ms during which nobody should send (a 429's `retry-after`); 0 when none. */
+  readonly blockedForMs: number;
+}
+
+/** A cached success, as a store keeps it. */
+export interface StoredResponse {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+  /** How long ago it was stored. */
+  readonly ageMs: number;
+}
+
+/** Shared state of a fleet of clients. Implementations must be safe for concurrent processes. */
+export interface FleetStore {
+  /** For logs: `memory`, `redis`, … */
+  readonly kind: string;
+  /** The breaker of `key` now (an open breaker whose time has passed is half-open). */
+  breakerView(key: string, config: FleetBreakerConfig): Promise<FleetBreakerView>;
+  /** Counts an outcome of a non-probe attempt (only while closed) and returns the state after it. */
+  breakerRecord(key: string, failed: boolean, config: FleetBreakerConfig): Promise<FleetBreakerView>;
+  /**
+   * Takes one of the `halfOpenProbes` probe slots of a half-open breaker for `owner` (atomically,
+   * across the fleet). `granted` false: not half-open, or every slot taken.
+   */
+  breakerAcquireProbe(
+    key: string,
+    owner: string,
+    config: FleetBreakerConfig,
+  ): Promise<{ granted: boolean; view: FleetBreakerView }>;
+  /** Settles `owner`'s probe: a failure re-opens (longer), enough successes close. */
+  breakerSettleProbe(
+    key: string,
+    owner: string,
+    outcome: 'success' | 'failure' | 'ignore',
+    config: FleetBreakerConfig,
+  ): Promise<FleetBreakerView>;
+  /**
+   * Adds `deltaMilli` (thousandths of a token, may be negative) to the shared retry budget `name`,
+   * clamped to [0, maxMilli] (a missing budget starts full), and returns the tokens after it.
+   */
+  budgetAdd(name: string, deltaMilli: number, maxMilli: number): Promise<number>;
+  /**
+   * Stores `key`'s headroom when it was observed no earlier than the stored one; a `blockedForMs`
+   * only ever extends the stored block.
+   */
+  headroomPut(key: string, snapshot: HeadroomSnapshot): Promise<void>;
+  headroomGet(key: string): Promise<HeadroomSnapshot | undefined>;
+  cacheGet(key: string): Promise<StoredResponse | undefined>;
+  /** Stores a response for `ttlMs`; values over the store's size bound are not stored. */
+  cacheSet(key: string, value: Omit<StoredResponse, 'ageMs'>, ttlMs: number): Promise<void>;
+  /** Releases connections the store opened itself. */
+  close(): Promise<void>;
+}
+
+/** Validation helpers shared by the stores. */
+export function positiveNumber(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new TypeError(`${name} must be a positive finite number, got ${String(value)}`);
+  }
+  return value;
+}

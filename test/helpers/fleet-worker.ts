@@ -1,0 +1,160 @@
+/**
+ * One worker process of a fleet (for the fleet tests and `bench/fleet.ts`): the real
+ * `@anthropic-ai/sdk` client over `createClaudeFetch`, with the Redis fleet store or local state
+ * only, driven by its parent over IPC (`child_process.fork`):
+ *
+ * - `{ type: 'init', config }` → `{ type: 'ready' }`
+ * - `{ type: 'send', count, concurrency }` → `{ type: 'results', results }` (one per request:
+ *   ok, status, error type, ms)
+ * - `{ type: 'stats' }` → `{ type: 'stats', logs, storeShared, storeErrors, throttleWaits }`
+ * - `{ type: 'exit' }` closes the store and exits.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { createClaudeFetch } from '../../src/fetch.js';
+import type { ClaudeFetchOptions } from '../../src/options.js';
+import { claudeOtelErrorOf } from '../../src/policies/errors.js';
+import type { StoreLogger } from '../../src/store/guard.js';
+import { RedisFleetStore } from '../../src/store/redis.js';
+
+export interface WorkerConfig {
+  id: number;
+  fakeUrl: string;
+  /** Redis to share state through; none: local state only. */
+  redisUrl?: string;
+  prefix?: string;
+  /** The policy options (JSON: retry, breaker, throttle, timeouts). */
+  options: Pick<ClaudeFetchOptions, 'retry' | 'breaker' | 'throttle' | 'timeouts'>;
+  syncMs?: number;
+  storeTimeoutMs?: number;
+  storeRetryMs?: number;
+}
+
+export interface WorkerResult {
+  ok: boolean;
+  status: number | undefined;
+  errorType: string | undefined;
+  ms: number;
+}
+
+type Message =
+  | { type: 'init'; config: WorkerConfig }
+  | { type: 'send'; count: number; concurrency?: number; gapMs?: number }
+  | { type: 'stats' }
+  | { type: 'exit' };
+
+/** Reads the worker's metrics on demand. */
+class Reader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+const reader = new Reader();
+const meterProvider = new MeterProvider({ readers: [reader] });
+
+/** Sum of a metric's points (a gauge: its last value). */
+async function metric(name: string): Promise<number | undefined> {
+  const { resourceMetrics } = await reader.collect();
+  let sum: number | undefined;
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const m of scope.metrics) {
+      if (m.descriptor.name !== name) continue;
+      for (const p of m.dataPoints) sum = (sum ?? 0) + (p.value as number);
+    }
+  }
+  return sum;
+}
+
+let client: Anthropic | undefined;
+let store: RedisFleetStore | undefined;
+const logs: string[] = [];
+
+const logger: StoreLogger = {
+  warn: (obj) => {
+    logs.push(String(obj.event));
+    if (process.env.FLEET_DEBUG) console.error(Date.now(), process.pid, obj.event, obj.operation, obj.reason);
+  },
+  info: (obj) => {
+    logs.push(String(obj.event));
+    if (process.env.FLEET_DEBUG) console.error(Date.now(), process.pid, obj.event);
+  },
+};
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+async function one(id: number): Promise<WorkerResult> {
+  const started = performance.now();
+  try {
+    await client?.messages.create({
+      model: 'claude-sonnet-4-6',
+      max_tokens: 32,
+      messages: [{ role: 'user', content: `worker ${id}: hello` }],
+    });
+    return { ok: true, status: 200, errorType: undefined, ms: performance.now() - started };
+  } catch (error) {
+    const ours = claudeOtelErrorOf(error);
+    const e = error as { status?: number; error?: { error?: { type?: string } } };
+    return {
+      ok: false,
+      status: e.status,
+      errorType: ours?.type ?? e.error?.error?.type ?? (error instanceof Error ? error.name : 'error'),
+      ms: performance.now() - started,
+    };
+  }
+}
+
+process.on('message', (message: Message) => {
+  void (async () => {
+    if (message.type === 'init') {
+      const c = message.config;
+      const options: ClaudeFetchOptions = { ...c.options, meterProvider };
+      if (c.redisUrl !== undefined) {
+        store = new RedisFleetStore({ url: c.redisUrl, prefix: c.prefix });
+        await store.ready();
+        options.store = {
+          store,
+          syncMs: c.syncMs ?? 20,
+          timeoutMs: c.storeTimeoutMs ?? 1_000,
+          retryMs: c.storeRetryMs ?? 200,
+          logger,
+        };
+      }
+      client = new Anthropic({
+        apiKey: 'sk-ant-fleet-test-key',
+        baseURL: c.fakeUrl,
+        maxRetries: 0,
+        defaultHeaders: { 'x-worker': String(c.id) },
+        fetch: createClaudeFetch(options),
+      });
+      send({ type: 'ready' });
+    } else if (message.type === 'send') {
+      const results: WorkerResult[] = [];
+      const concurrency = message.concurrency ?? 1;
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < message.count) {
+            const i = next++;
+            results.push(await one(i));
+            if (message.gapMs) await new Promise((r) => setTimeout(r, message.gapMs));
+          }
+        }),
+      );
+      // Let the write-behind store calls of the last outcome land before answering.
+      await new Promise((r) => setTimeout(r, 30));
+      send({ type: 'results', results });
+    } else if (message.type === 'stats') {
+      send({
+        type: 'stats',
+        logs,
+        storeShared: (await metric('anthropic.client.store.state')) === 1,
+        storeErrors: (await metric('anthropic.client.store.errors')) ?? 0,
+        throttleWaits: (await metric('anthropic.client.throttle.waits')) ?? 0,
+      });
+    } else if (message.type === 'exit') {
+      await store?.close();
+      process.exit(0);
+    }
+  })();
+});
