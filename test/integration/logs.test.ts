@@ -262,6 +262,24 @@ describe('log events', () => {
     ]);
   });
 
+  it('a timeout: its own event and the failed attempt, on the attempt span', async () => {
+    fake.setScript([{ stall: { afterEvents: 2, ms: 30_000 } }]);
+    const stream = client({ timeouts: { idleMs: 1000 } }).messages.stream(params);
+    await expect(drive(clock, stream.finalMessage(), { kind: 'timer' })).rejects.toThrow();
+    await settle();
+    const [timeout] = events('anthropic.timeout');
+    expect(timeout?.['anthropic.timeout.kind']).toBe('idle');
+    const [attempt] = attemptSpans();
+    expect(timeout).toMatchObject({ level: 40, ...idsOf(attempt), 'gen_ai.request.model': MODEL });
+    expect(events('anthropic.attempt.failed')).toEqual([
+      expect.objectContaining({
+        ...idsOf(attempt),
+        'error.type': 'idle_timeout',
+        'exception.type': 'ClaudeTimeoutError',
+      }),
+    ]);
+  });
+
   it('a resumed stream: the broken attempt, the resumption, the continuation', async () => {
     fake.setScript([{ drop: { afterEvents: 5 } }, null]);
     const message = await client({ resume: true }).messages.stream(params).finalMessage();
