@@ -28,6 +28,8 @@ export interface Io {
   err: (text: string) => void;
   /** Whether `out` is a terminal (then the progress line is rewritten in place). */
   tty: boolean;
+  /** Terminal width, when `tty`. */
+  columns?: number | undefined;
   env: NodeJS.ProcessEnv;
 }
 
@@ -35,6 +37,9 @@ const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
   tty: process.stdout.isTTY === true,
+  get columns() {
+    return process.stdout.columns;
+  },
   env: process.env,
 };
 
@@ -138,7 +143,9 @@ async function demo(args: DemoArgs, io: Io): Promise<number> {
       onProgress: (p) => {
         const line = formatProgress(p, durationS);
         if (io.tty) {
-          io.out(`\r\x1b[2K${line}`);
+          // One terminal line, rewritten in place (a wrapped line could not be).
+          const width = Math.max(20, (io.columns ?? 200) - 1);
+          io.out(`\r\x1b[2K${line.length > width ? `${line.slice(0, width - 1)}…` : line}`);
           progressShown = true;
         } else if (p.elapsedS - lastPrinted >= 2) {
           lastPrinted = p.elapsedS;

@@ -238,22 +238,26 @@ function list(record: Record<string, number>, empty = '0'): string {
 
 const STATE_SHORT: Record<string, string> = { closed: 'closed', half_open: 'half-open', open: 'OPEN' };
 
-/** One line: time, requests, success rate, retries, breaker states, current region. */
+/** One line: time, requests, success rate, retries, current region, breakers not closed. */
 export function formatProgress(p: Progress, durationS: number | undefined): string {
   const rate = p.requests === 0 ? '—' : `${((100 * p.succeeded) / p.requests).toFixed(1)} %`;
   const breakers = Object.entries(p.breakers)
     .filter(([, state]) => state !== 'closed')
     .map(([key, state]) => `${key} ${STATE_SHORT[state] ?? state}`);
   const time =
-    durationS !== undefined ? `${p.elapsedS.toFixed(1)}/${durationS}s` : `${p.elapsedS.toFixed(1)}s`;
+    durationS === undefined
+      ? `${p.elapsedS.toFixed(1)}s`
+      : p.elapsedS > durationS
+        ? `${durationS}/${durationS}s, finishing`
+        : `${p.elapsedS.toFixed(1)}/${durationS}s`;
   return [
     time,
     `requests ${p.requests}`,
     `ok ${rate}`,
     `retries ${p.retries}`,
-    `breakers ${breakers.length === 0 ? 'all closed' : breakers.join(', ')}`,
     `region ${p.region ?? '—'}`,
-  ].join('  │  ');
+    `breakers ${breakers.length === 0 ? 'all closed' : breakers.join(', ')}`,
+  ].join(' │ ');
 }
 
 /** One row per breaker: `primary|claude-sonnet-4-6   closed → open 1, open → half_open 2, …`. */
