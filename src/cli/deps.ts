@@ -3,6 +3,9 @@
  * depends on them: a missing one is a {@link MissingDependencyError} that says what to install.
  */
 
+/** Every package the demo may need, for the one-line `npx` that brings them all. */
+const DEMO_PACKAGES = ['@anthropic-ai/sdk', '@opentelemetry/sdk-node'];
+
 /** A package the command needs is not installed. Exit status 3. */
 export class MissingDependencyError extends Error {
   override readonly name = 'MissingDependencyError';
@@ -11,13 +14,15 @@ export class MissingDependencyError extends Error {
     purpose: string,
   ) {
     super(
-      `${purpose} needs ${packages.join(', ')}, which ${packages.length === 1 ? 'is' : 'are'} not installed.\n` +
-        `Install with:  npm install ${packages.join(' ')}`,
+      `${purpose} needs ${packages.join(' and ')}, which ${packages.length === 1 ? 'is' : 'are'} not installed.\n` +
+        `  Install:  npm install ${packages.join(' ')}\n` +
+        `  or run:   npx ${['claude-otel-middleware', ...DEMO_PACKAGES].map((p) => `-p ${p}`).join(' ')} claude-otel-middleware demo`,
     );
   }
 }
 
-function missing(error: unknown): boolean {
+/** Whether `error` says a module could not be found (ESM or CommonJS). */
+export function isModuleNotFound(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
@@ -25,11 +30,13 @@ function missing(error: unknown): boolean {
 export type AnthropicModule = typeof import('@anthropic-ai/sdk');
 
 /** `@anthropic-ai/sdk`, or a {@link MissingDependencyError}. */
-export async function loadAnthropic(): Promise<AnthropicModule> {
+export async function loadAnthropic(
+  importer: () => Promise<AnthropicModule> = () => import('@anthropic-ai/sdk'),
+): Promise<AnthropicModule> {
   try {
-    return await import('@anthropic-ai/sdk');
+    return await importer();
   } catch (error) {
-    if (missing(error)) throw new MissingDependencyError(['@anthropic-ai/sdk'], 'The demo');
+    if (isModuleNotFound(error)) throw new MissingDependencyError(['@anthropic-ai/sdk'], 'The demo');
     throw error;
   }
 }
@@ -40,15 +47,19 @@ export interface OtelSdk {
 }
 
 /** The OpenTelemetry SDK packages the demo reads its own telemetry with. */
-export async function loadOtelSdk(): Promise<OtelSdk> {
-  try {
+export async function loadOtelSdk(
+  importer: () => Promise<OtelSdk> = async () => {
     const [trace, metrics] = await Promise.all([
       import('@opentelemetry/sdk-trace'),
       import('@opentelemetry/sdk-metrics'),
     ]);
     return { trace, metrics };
+  },
+): Promise<OtelSdk> {
+  try {
+    return await importer();
   } catch (error) {
-    if (missing(error)) {
+    if (isModuleNotFound(error)) {
       throw new MissingDependencyError(
         ['@opentelemetry/sdk-trace', '@opentelemetry/sdk-metrics'],
         'The demo',

@@ -5,7 +5,7 @@
  */
 import type { MetricReader } from '@opentelemetry/sdk-metrics';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
-import type { OtelSdk } from './deps.js';
+import { isModuleNotFound, type OtelSdk } from './deps.js';
 
 export const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
 
@@ -59,8 +59,7 @@ export async function startExport(
       import('@opentelemetry/exporter-metrics-otlp-http'),
     ]);
   } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') {
+    if (isModuleNotFound(error)) {
       return {
         missing:
           'npm install @opentelemetry/sdk-node @opentelemetry/exporter-trace-otlp-http @opentelemetry/exporter-metrics-otlp-http',
