@@ -106,15 +106,16 @@ const REDACTED = '[REDACTED]';
 
 /** Secret patterns, replaced in every string a log line carries. */
 const SECRET_PATTERNS: readonly [RegExp, string][] = [
-  // Anthropic keys (and other `sk-` keys), wherever they appear.
-  [/\bsk-ant-[A-Za-z0-9_-]*/g, REDACTED],
+  // Anthropic keys, wherever they appear (even glued to other text), and other `sk-` keys.
+  [/sk-ant-[A-Za-z0-9_-]*/g, REDACTED],
   [/\bsk-[A-Za-z0-9_-]{16,}/g, REDACTED],
-  // Cookies: the whole header value (`a=1; b=2`).
-  [/\b(set-cookie|cookie)(["']?\s*[:=]\s*)[^\r\n]*/gi, `$1$2${REDACTED}`],
+  // Cookies and authorization: the whole value (`a=1; b=2`, `Token abc`, `Bearer …`).
+  [/((?:set-)?cookie["']?\s*[:=]\s*)[^\r\n]*/gi, `$1${REDACTED}`],
+  [/((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^\r\n"'`,;}]+/gi, `$1${REDACTED}`],
   [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
-  // `x-api-key: …`, `authorization=…`, `"api_key":"…"`, `?token=…`.
+  // `x-api-key: …`, `"api_key":"…"`, `?token=…`, `password=…`.
   [
-    /\b(x-api-key|api[-_]?key|authorization|proxy-authorization|x-auth-token|access[-_]?token|refresh[-_]?token|token|secret|password|passwd|signature|sig)(["']?\s*[:=]\s*["']?)(?!\[REDACTED\]|Bearer |Basic )[^\s,;"'&}\]]+/gi,
+    /(x-api-key|api[-_]?key|x-auth-token|access[-_]?token|refresh[-_]?token|token|secret|password|passwd|signature|sig)(["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s,;"'&}\]]+/gi,
     `$1$2${REDACTED}`,
   ],
   // User info in URLs.

@@ -319,7 +319,7 @@ describe('log events', () => {
     }
     // Secrets replaced, the rest kept; a message with text of the prompt omitted whole.
     expect(failed[0]?.['exception.message']).toMatch(
-      /^fetch failed; cause: Error: proxy refused with x-api-key: \[REDACTED\] .*cookie: \[REDACTED\]$/,
+      /^fetch failed; cause: Error: proxy refused with x-api-key: \[REDACTED\] authorization: \[REDACTED\]/,
     );
     expect(failed[1]?.['exception.message']).toBe('[omitted: it contained text of the request]');
     // afterEach checks that no secret and no prompt text is in any line or record.

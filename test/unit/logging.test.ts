@@ -5,6 +5,7 @@
 import { logs, trace } from '@opentelemetry/api';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import fc from 'fast-check';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -142,6 +143,65 @@ describe('describeError', () => {
     const b = new Error('b', { cause: a });
     (a as { cause?: unknown }).cause = b;
     expect(describeError(a, { content: false }).message).toBe('a; cause: Error: b');
+  });
+});
+
+describe('scrubbing properties', () => {
+  const token = fc.stringMatching(/^[A-Za-z0-9_-]{12,48}$/);
+  const noise = fc.string({ maxLength: 40 });
+  const contexts: ((secret: string) => string)[] = [
+    (k) => `sk-ant-api03-${k}`,
+    (k) => `x-api-key: ${k}`,
+    (k) => `X-Api-Key=${k}`,
+    (k) => `{"x-api-key":"${k}","anthropic-version":"2023-06-01"}`,
+    (k) => `authorization: Bearer ${k}`,
+    (k) => `Authorization: Token ${k}`,
+    (k) => `headers: { authorization: '${k}' }`,
+    (k) => `cookie: theme=dark; session=${k}`,
+    (k) => `set-cookie: sid=${k}; Path=/; HttpOnly`,
+    (k) => `https://user:${k}@gateway.example.com/v1/messages`,
+    (k) => `https://gateway.example.com/v1/messages?api_key=${k}&beta=1`,
+    (k) => `Bearer ${k}`,
+  ];
+
+  it('no secret survives in an exception message or its causes, whatever surrounds it', () => {
+    fc.assert(
+      fc.property(
+        token,
+        fc.constantFrom(...contexts),
+        noise,
+        noise,
+        fc.boolean(),
+        fc.boolean(),
+        (secret, context, before, after, inCause, content) => {
+          const text = `${before} ${context(secret)} ${after}`;
+          const error = inCause ? new Error('request failed', { cause: new Error(text) }) : new Error(text);
+          const d = describeError(error, { content });
+          expect(d.message).not.toContain(secret);
+          expect(redactSecrets(text)).not.toContain(secret);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('no run of 12 characters of the prompt survives without the content opt-in', () => {
+    const prompt = fc
+      .stringMatching(/^[A-Za-z][A-Za-z ]{18,118}[A-Za-z]$/)
+      .filter((p) => !/ {2}/.test(p) && !/\b(sig|token|secret|cookie|bearer|basic)/i.test(p));
+    fc.assert(
+      fc.property(prompt, fc.nat(), fc.integer({ min: 12, max: 40 }), noise, (text, at, length, before) => {
+        const start = at % Math.max(1, text.length - 12);
+        const piece = text.slice(start, start + length);
+        fc.pre(piece.trim().length >= 12);
+        const body = JSON.stringify({ messages: [{ role: 'user', content: [{ type: 'text', text }] }] });
+        const error = new Error(`${before} upload of ${piece}… failed`);
+        expect(describeError(error, { content: false, requestBody: body }).message).not.toContain(
+          piece.trim(),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
