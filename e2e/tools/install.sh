@@ -2,6 +2,7 @@
 # Installs the real binaries the e2e tests run, into a cache outside the repository keyed by version:
 #   otelcol   OpenTelemetry Collector built by the Collector Builder from e2e/tools/otelcol-builder.yaml
 #   jaeger    Jaeger v2 (Go module github.com/jaegertracing/jaeger v1.76.0), built from e2e/tools/jaeger
+#   docker-compose  docker compose v2 (Go module github.com/docker/compose/v2), to validate docker-compose.yml
 #   prometheus and redis-server from Debian's packages, when missing
 # Prints nothing but progress; the paths are found again by e2e/tools/paths.sh.
 set -euo pipefail
@@ -36,6 +37,21 @@ if [[ ! -x "$JAEGER_BIN" ]]; then
   }
 fi
 
+if [[ ! -x "$COMPOSE_BIN" ]]; then
+  echo "== building docker compose $COMPOSE_VERSION into $COMPOSE_DIR (to validate docker-compose.yml)"
+  mkdir -p "$COMPOSE_DIR/mod"
+  (
+    cd "$COMPOSE_DIR/mod"
+    printf 'module claude-otel-middleware/e2e-compose\n\ngo 1.26\n' >go.mod
+    export GOTOOLCHAIN="$COMPOSE_GOTOOLCHAIN"
+    go get -tool "github.com/docker/compose/v2/cmd@v$COMPOSE_VERSION"
+    go build -o "$COMPOSE_BIN" github.com/docker/compose/v2/cmd
+  ) >"$COMPOSE_DIR/build.log" 2>&1 || {
+    tail -50 "$COMPOSE_DIR/build.log"
+    exit 1
+  }
+fi
+
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
@@ -51,5 +67,6 @@ fi
 
 echo "otelcol: $OTELCOL_BIN"
 echo "jaeger: $JAEGER_BIN"
+echo "docker-compose: $COMPOSE_BIN"
 echo "prometheus: $(command -v prometheus)"
 echo "redis-server: $(command -v redis-server)"

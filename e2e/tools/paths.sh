@@ -9,3 +9,10 @@ OTELCOL_BIN="$OTELCOL_DIR/otelcol-claude"
 JAEGER_DIR="$E2E_CACHE/jaeger-$JAEGER_VERSION"
 JAEGER_BIN="$JAEGER_DIR/jaeger"
 export OTELCOL_BIN JAEGER_BIN
+# docker compose v2, only to validate docker-compose.yml (`docker compose config` needs no engine). Its
+# module needs a newer Go than 1.26.8, which the go command fetches from the module proxy as a toolchain.
+COMPOSE_VERSION=2.40.3
+COMPOSE_GOTOOLCHAIN=go1.27.3
+COMPOSE_DIR="$E2E_CACHE/compose-$COMPOSE_VERSION"
+COMPOSE_BIN="$COMPOSE_DIR/docker-compose"
+export COMPOSE_BIN

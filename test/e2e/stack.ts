@@ -14,7 +14,10 @@ export const ROOT = new URL('../../', import.meta.url).pathname;
 export function toolPaths(): { otelcol: string; jaeger: string; prometheus: string; redis: string } {
   const out = execFileSync(
     'bash',
-    ['-c', 'source e2e/tools/paths.sh; echo "$OTELCOL_BIN"; echo "$JAEGER_BIN"; command -v prometheus || true'],
+    [
+      '-c',
+      'source e2e/tools/paths.sh; echo "$OTELCOL_BIN"; echo "$JAEGER_BIN"; command -v prometheus || true',
+    ],
     { cwd: ROOT, encoding: 'utf8' },
   ).split('\n');
   const [otelcol = '', jaeger = '', prometheus = ''] = out;
@@ -113,13 +116,19 @@ export function allLogs(lines = 60): string {
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T | undefined>,
-  { timeoutMs = 60_000, intervalMs = 500, process: managed }: { timeoutMs?: number; intervalMs?: number; process?: Managed } = {},
+  {
+    timeoutMs = 60_000,
+    intervalMs = 500,
+    process: managed,
+  }: { timeoutMs?: number; intervalMs?: number; process?: Managed } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
     if (managed && managed.process.exitCode !== null) {
-      throw new Error(`${managed.name} exited (${managed.process.exitCode}) while waiting for ${what}:\n${managed.tail()}`);
+      throw new Error(
+        `${managed.name} exited (${managed.process.exitCode}) while waiting for ${what}:\n${managed.tail()}`,
+      );
     }
     try {
       const value = await check();
@@ -129,7 +138,9 @@ export async function waitFor<T>(
     }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`,
+  );
 }
 
 /** Resolves when an HTTP GET of `url` answers 200. */

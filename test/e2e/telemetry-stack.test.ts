@@ -9,7 +9,15 @@
  *
  * Binaries come from e2e/tools/install.sh (npm run test:e2e runs it first).
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -207,7 +215,11 @@ describe('telemetry stack (collector, Jaeger, Prometheus from the repository con
     expect(usage.length).toBeGreaterThan(5);
     expect(usage.some((s) => tag(s, A.GEN_AI_RESPONSE_ID.name) !== undefined)).toBe(true);
     expect(new Set(attempts.map((s) => tag(s, A.ANTHROPIC_REGION.name)))).toEqual(
-      new Set(Object.entries(summary.received).filter(([, n]) => n > 0).map(([region]) => region)),
+      new Set(
+        Object.entries(summary.received)
+          .filter(([, n]) => n > 0)
+          .map(([region]) => region),
+      ),
     );
     // Each attempt hangs under an operation span (or the SDK's call span) of the same trace.
     const { data } = await getJson<{ data: JaegerTrace[] }>(query);
@@ -238,8 +250,11 @@ describe('telemetry stack (collector, Jaeger, Prometheus from the repository con
     const empty = async () => {
       const missing: string[] = [];
       for (const q of queries) {
-        const body = await getJson<{ data: { result: unknown[] } }>(`${prom}?query=${encodeURIComponent(q.expr)}`);
-        if (body.data.result.length === 0) missing.push(`${q.dashboard} / ${q.panel} [${q.refId}]: ${q.expr}`);
+        const body = await getJson<{ data: { result: unknown[] } }>(
+          `${prom}?query=${encodeURIComponent(q.expr)}`,
+        );
+        if (body.data.result.length === 0)
+          missing.push(`${q.dashboard} / ${q.panel} [${q.refId}]: ${q.expr}`);
       }
       return missing;
     };
@@ -271,7 +286,9 @@ describe('telemetry stack (collector, Jaeger, Prometheus from the repository con
     expect(sent).toBeGreaterThan(0);
     const failures = text
       .split('\n')
-      .filter((line) => /^otelcol_(exporter_send_failed|exporter_enqueue_failed|receiver_refused)_/.test(line))
+      .filter((line) =>
+        /^otelcol_(exporter_send_failed|exporter_enqueue_failed|receiver_refused)_/.test(line),
+      )
       .filter((line) => Number(line.slice(line.lastIndexOf(' ') + 1)) !== 0);
     expect(failures).toEqual([]);
 
