@@ -132,6 +132,24 @@ async function startRegions(
 
 /** Runs the demo's workload and returns the summary read from the library's telemetry. */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
+  const clock = { startedAt: performance.now() };
+  const target = options.target;
+  const regions =
+    target.kind === 'fake'
+      ? await startRegions(target.scenario, options.seed, options.durationS, () => clock.startedAt)
+      : [];
+  try {
+    return await workload(options, regions, clock);
+  } finally {
+    await Promise.all(regions.map((r) => r.close()));
+  }
+}
+
+async function workload(
+  options: DemoOptions,
+  regions: FakeClaude[],
+  clock: { startedAt: number },
+): Promise<DemoResult> {
   const { sdk, target, telemetry } = options;
   const Anthropic = sdk.default;
   const stop = new AbortController();
@@ -139,11 +157,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const onExternalStop = (): void => stop.abort();
   if (external?.aborted) stop.abort();
   external?.addEventListener('abort', onExternalStop, { once: true });
-  let startedAt = performance.now();
-  const regions =
-    target.kind === 'fake'
-      ? await startRegions(target.scenario, options.seed, options.durationS, () => startedAt)
-      : [];
   const [primary, secondary] = regions;
   const policies = demoPolicies();
   const fetch = createClaudeFetch({
@@ -187,7 +200,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       void telemetry.progress().then(report, () => undefined);
     }, options.progressMs ?? 250);
   }
-  startedAt = performance.now();
+  clock.startedAt = performance.now();
   options.onStart?.(regions);
 
   async function one(index: number): Promise<void> {
@@ -247,13 +260,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     if (stop.signal.aborted) onStop();
     else stop.signal.addEventListener('abort', onStop, { once: true });
   });
-  await all;
-  stop.abort();
-  await graceTimer;
-  clearTimeout(deadline);
-  if (progressTimer) clearInterval(progressTimer);
-  external?.removeEventListener('abort', onExternalStop);
-  fetch.shutdown();
+  try {
+    await all;
+    stop.abort();
+    await graceTimer;
+  } finally {
+    stop.abort();
+    clearTimeout(deadline);
+    if (progressTimer) clearInterval(progressTimer);
+    external?.removeEventListener('abort', onExternalStop);
+    fetch.shutdown();
+  }
   // Spans of aborted or just-finished bodies end on their own turn of the event loop.
   await new Promise((resolve) => setTimeout(resolve, 50));
   if (options.onProgress) options.onProgress(await telemetry.progress());
@@ -265,6 +282,5 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     stopped: external?.aborted === true,
     regions: regions.map((r) => ({ name: r.name, requests: [...r.requests] })),
   };
-  await Promise.all(regions.map((r) => r.close()));
   return result;
 }

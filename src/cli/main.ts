@@ -180,17 +180,28 @@ async function demo(args: DemoArgs, io: Io): Promise<number> {
 
 async function chaos(args: ChaosArgs, io: Io): Promise<number> {
   const scenario = await loadScenario(args.scenario);
+  let server: Awaited<ReturnType<typeof startChaos>>;
+  try {
+    server = await startChaos({
+      scenario,
+      upstream: args.upstream,
+      host: args.host,
+      port: args.port,
+      seed: args.seed,
+      region: args.region,
+      log: args.quiet ? undefined : (line) => io.out(`${line}\n`),
+      verbose: args.verbose,
+    });
+  } catch (error) {
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      throw new UsageError(
+        `cannot listen on ${args.host}:${args.port} (${String(code)}); choose another --port or --host`,
+      );
+    }
+    throw error;
+  }
   const stop = interrupted();
-  const server = await startChaos({
-    scenario,
-    upstream: args.upstream,
-    host: args.host,
-    port: args.port,
-    seed: args.seed,
-    region: args.region,
-    log: args.quiet ? undefined : (line) => io.out(`${line}\n`),
-    verbose: args.verbose,
-  });
   io.out(
     `chaos: ${args.upstream ? `proxy to ${args.upstream}` : 'fake Claude API'} on ${server.url}, scenario ${scenario.name}${scenario.description ? ` (${scenario.description})` : ''}\n`,
   );

@@ -6,6 +6,7 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type ChaosServer, startChaos } from '../../src/cli/chaos.js';
+import { main } from '../../src/cli/main.js';
 import { validateScenario } from '../../src/cli/scenario.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
 
@@ -220,5 +221,21 @@ describe('chaos without an upstream', () => {
     expect(server.stats()).toMatchObject({ requests: 2, faults: 1, passedThrough: 1 });
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/fault \(rule 0\): 500/);
+  });
+});
+
+describe('chaos command', () => {
+  it('a port in use is a clear usage error, not a crash', async () => {
+    const busy = await fake();
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['chaos', '--port', String(busy.port)], {
+      out: (t) => out.push(t),
+      err: (t) => err.push(t),
+      tty: false,
+      env: {},
+    });
+    expect(code).toBe(2);
+    expect(err.join('')).toMatch(/cannot listen on 127\.0\.0\.1:\d+ \(EADDRINUSE\); choose another --port/);
   });
 });
