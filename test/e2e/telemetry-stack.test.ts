@@ -272,6 +272,28 @@ describe('telemetry stack (collector, Jaeger, Prometheus from the repository con
       // Fall through to the assertion, which lists the panels that stayed empty.
     }
     expect(last, 'panels whose queries stayed empty').toEqual([]);
+
+    // The dashboards' variables (label_values queries) offer the workload's service, models and regions.
+    const offered = new Map<string, Set<string>>();
+    for (const file of dashboards) {
+      const dashboard = JSON.parse(readFileSync(join(ROOT, 'dashboards', file), 'utf8')) as {
+        templating: { list: { name: string; type: string; definition?: string }[] };
+      };
+      for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) {
+        const match = /^label_values\((.+),\s*(\w+)\)$/.exec(variable.definition ?? '');
+        expect(match, `${file} ${variable.name}: ${variable.definition}`).not.toBeNull();
+        const [, selector = '', label = ''] = match ?? [];
+        const series = await getJson<{ data: Record<string, string>[] }>(
+          `http://127.0.0.1:${ports.prometheus}/api/v1/series?match[]=${encodeURIComponent(selector.replaceAll('$service', SERVICE))}`,
+        );
+        offered.set(variable.name, new Set(series.data.map((s) => s[label] ?? '').filter(Boolean)));
+      }
+    }
+    expect([...(offered.get('service') ?? [])]).toContain(SERVICE);
+    expect([...(offered.get('model') ?? [])]).toEqual(
+      expect.arrayContaining(['claude-sonnet-4-6', 'claude-haiku-4-5']),
+    );
+    expect([...(offered.get('region') ?? [])].sort()).toEqual(['ap-south', 'eu-west', 'us-east']);
   });
 
   it('the collector failed no export and received the library log events', async () => {
