@@ -67,6 +67,7 @@ let collector: Managed;
 let ports: Record<string, number>;
 let summary: Summary;
 let failed = false;
+let ready = false;
 
 const tag = (span: JaegerSpan, key: string): unknown => span.tags.find((t) => t.key === key)?.value;
 
@@ -167,6 +168,7 @@ beforeAll(async () => {
   const code = await new Promise<number | null>((resolve) => workload.process.once('exit', resolve));
   if (code !== 0) throw new Error(`workload exited with ${code}:\n${workload.tail()}`);
   summary = JSON.parse(readFileSync(out, 'utf8')) as Summary;
+  ready = true;
 }, 240_000);
 
 afterEach((context) => {
@@ -174,7 +176,7 @@ afterEach((context) => {
 });
 
 afterAll(async () => {
-  if (failed) console.error(`e2e processes' logs:\n${allLogs()}`);
+  if (failed || !ready) console.error(`e2e processes' logs:\n${allLogs()}`);
   await stopAll();
   if (work) rmSync(work, { recursive: true, force: true });
 });
