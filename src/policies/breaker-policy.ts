@@ -7,6 +7,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import { answered, decide, type Policy } from '../pipeline.js';
 import type { AttemptHandle, AttemptPlan } from '../recorder.js';
+import { MAX_VALUES } from '../telemetry/cardinality.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { type BreakerOptions, BreakerRegistry, type BreakerState } from './breaker.js';
@@ -40,7 +41,8 @@ export function createBreakers(
       });
       const entry = telemetry.breakerStates.get(key);
       if (entry !== undefined) entry.value = STATE_VALUE[to];
-      else if (telemetry.breakerStates.size < 1000) {
+      // The state gauge gets the cardinality guard's limit on breaker keys (a key holds the model).
+      else if (telemetry.breakerStates.size < MAX_VALUES) {
         telemetry.breakerStates.set(key, {
           value: STATE_VALUE[to],
           attributes: { [A.ANTHROPIC_BREAKER_KEY]: key },
