@@ -908,6 +908,14 @@ export const LOG_EVENTS = {
     brief: `${EVENTS.STREAM_RESUMPTION.brief} \`anthropic.stream.resume.outcome\`: \`resumed\`, or given up (\`failed\`, \`not_resumable\`).`,
     fields: [...EVENTS.STREAM_RESUMPTION.attributes, ...OPERATION_LOG_FIELDS],
   },
+  THROTTLE: {
+    name: EVENTS.THROTTLE.name,
+    level: 'warn',
+    span: 'operation',
+    message: 'Claude API request throttled',
+    brief: `${EVENTS.THROTTLE.brief} \`anthropic.throttle.outcome\`: \`waited\` or \`rejected\`.`,
+    fields: [...EVENTS.THROTTLE.attributes, ...OPERATION_LOG_FIELDS],
+  },
   SUPPRESSED: {
     name: 'anthropic.log.suppressed',
     level: 'warn',

@@ -302,6 +302,26 @@ describe('EventLog with pino', () => {
     expect(lines[0]).not.toHaveProperty('not.declared');
   });
 
+  it.each(
+    Object.values(LOG_EVENTS)
+      .filter((spec) => spec.span === 'operation')
+      .map((spec) => [spec.name, spec] as const),
+  )('logs the decision %s with every declared field', (_name, spec) => {
+    const { logger, lines } = pinoLines();
+    const span = tracer.startSpan('chat m');
+    const attributes = Object.fromEntries(spec.fields.map((f) => [f, `value of ${f}`]));
+    eventLog({ logger }).decision(spec.name, attributes, span, { operation: 'chat', model: 'm' });
+    expect(lines).toHaveLength(1);
+    const { level, time, msg, event, trace_id, span_id, ...fields } = lines[0] as Record<string, unknown>;
+    expect({ level, msg, event, span_id }).toEqual({
+      level: { debug: 20, info: 30, warn: 40, error: 50 }[spec.level],
+      msg: spec.message,
+      event: spec.name,
+      span_id: span.spanContext().spanId,
+    });
+    expect(Object.keys(fields).sort()).toEqual([...spec.fields].sort());
+  });
+
   it('redacts secrets and content in what the line carries', () => {
     const { logger, lines } = pinoLines();
     const error = new TypeError('fetch failed', {
