@@ -16,7 +16,9 @@
  *   applies only to the fake (the proxy forwards the upstream's body).
  *
  * Each fault is logged as one line; the request body is read whole before it is forwarded (to see
- * `stream` and `model`), the response never is.
+ * `stream` and `model`), the response never is. A request picked for a fault inside its stream is
+ * sent with `accept-encoding: identity` (events are counted on the bytes); were it compressed anyway,
+ * it is passed through without the fault.
  */
 import { once } from 'node:events';
 import {
@@ -210,6 +212,9 @@ async function startProxy(
       if (value !== undefined && !HOP_BY_HOP.has(name)) headers[name] = value;
     }
     headers.host = base.host;
+    // A fault inside a stream counts events, so that stream is asked for uncompressed (only that one).
+    const inStream = fault?.stall || fault?.drop || fault?.sseError || fault?.delayFirstEventMs;
+    if (inStream) headers['accept-encoding'] = 'identity';
     if (body.length > 0 || req.headers['content-length'] !== undefined)
       headers['content-length'] = body.length;
     const target = `${basePath}${url.pathname}${url.search}`;
@@ -244,8 +249,8 @@ async function startProxy(
       fault?.status !== undefined && fault.status < 400 ? fault.status : (upstreamRes.statusCode ?? 502);
     const outHeaders = copyHeaders(upstreamRes.headers, fault?.headers);
     const eventStream = /^text\/event-stream/i.test(String(upstreamRes.headers['content-type'] ?? ''));
-    const streamFault =
-      eventStream && (fault?.stall || fault?.drop || fault?.sseError || fault?.delayFirstEventMs);
+    const encoding = String(upstreamRes.headers['content-encoding'] ?? 'identity').toLowerCase();
+    const streamFault = eventStream && encoding === 'identity' && inStream;
     if (!streamFault || fault === undefined) {
       res.writeHead(status, upstreamRes.statusMessage, outHeaders);
       // An upstream that breaks off its answer breaks off ours too (pipe alone would leave it open).
