@@ -7,7 +7,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { median, startFake } from '../shared.js';
+import { median, percentile, startFake } from '../shared.js';
 import type { MemoryResult, Task, TaskResult } from './child.js';
 import { VARIANT_LABEL, type VariantName } from './variants.js';
 
@@ -98,8 +98,13 @@ export interface OverheadRow {
   variant: VariantName;
   wallMs: number;
   cpuUs: number;
-  /** Relative spread of the wall-time samples: (p75 − p25) / median. */
-  spread: number;
+  /**
+   * Against bare fetch in the same round (paired, so that load drifting between rounds cancels
+   * out): the median, 25th and 75th percentiles over the rounds of the wall-time ratio − 1, and the
+   * median CPU difference per attempt (or stream), µs.
+   */
+  wallDelta: { p25: number; median: number; p75: number };
+  cpuDeltaUs: number;
 }
 
 /** The variant order of round `round`: rotated by the round, reversed every other round. */
@@ -162,17 +167,18 @@ export async function compareOverhead(
   }
   const rows: OverheadRow[] = [];
   for (const workload of workloads) {
+    const bare = samples.get(`${workload.key}|bare`) ?? [];
     for (const variant of variants) {
       const list = samples.get(`${workload.key}|${variant}`) ?? [];
-      const walls = list.map((s) => s.wallMs).sort((a, b) => a - b);
-      const q = (f: number) => walls[Math.min(walls.length - 1, Math.floor(f * (walls.length - 1)))] ?? 0;
-      const wall = median(walls);
+      const ratios = list.map((s, round) => s.wallMs / (bare[round]?.wallMs ?? Number.NaN) - 1);
+      const cpuDeltas = list.map((s, round) => (s.cpuUs - (bare[round]?.cpuUs ?? Number.NaN)) / workload.per);
       rows.push({
         workload,
         variant,
-        wallMs: wall,
+        wallMs: median(list.map((s) => s.wallMs)),
         cpuUs: median(list.map((s) => s.cpuUs)),
-        spread: (q(0.75) - q(0.25)) / wall,
+        wallDelta: { p25: percentile(ratios, 25), median: median(ratios), p75: percentile(ratios, 75) },
+        cpuDeltaUs: median(cpuDeltas),
       });
     }
   }
@@ -228,36 +234,32 @@ export async function compareMemory(
 
 const signed = (x: number, digits = 1): string => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(digits)}`;
 
-/** The overhead table: per workload, each variant against bare fetch. */
+/** The overhead table: per workload, each variant against bare fetch in the same rounds. */
 export function overheadTable(rows: readonly OverheadRow[]): string {
   const header = [
     'workload',
     'variant',
     'wall (median)',
-    'wall Δ vs bare',
+    'wall Δ vs bare (median of rounds)',
+    'wall Δ, rounds p25 … p75',
     'CPU per attempt / stream',
     'CPU Δ vs bare',
-    'wall IQR / median',
   ];
+  const percent = (x: number) => `${signed(x * 100)} %`;
   const body = rows.map((r) => {
-    const bare = rows.find((b) => b.workload.key === r.workload.key && b.variant === 'bare');
-    const cpu = r.cpuUs / r.workload.per;
-    const cpuBare = (bare?.cpuUs ?? Number.NaN) / r.workload.per;
     const stream = r.workload.unit === 'stream';
-    const cpuText = stream ? `${(cpu / 1000).toFixed(2)} ms` : `${cpu.toFixed(0)} µs`;
-    const delta = stream ? `${signed((cpu - cpuBare) / 1000, 2)} ms` : `${signed(cpu - cpuBare, 0)} µs`;
+    const cpu = r.cpuUs / r.workload.per;
+    const bare = r.variant === 'bare';
     return [
       r.workload.title,
       VARIANT_LABEL[r.variant],
       stream
         ? `${(r.wallMs / r.workload.per).toFixed(1)} ms/stream`
         : `${r.wallMs.toFixed(0)} ms (${((r.wallMs * 1000) / r.workload.per).toFixed(0)} µs/attempt)`,
-      r.variant === 'bare'
-        ? '—'
-        : `${signed(((r.wallMs - (bare?.wallMs ?? 0)) / (bare?.wallMs ?? 1)) * 100)} %`,
-      cpuText,
-      r.variant === 'bare' ? '—' : delta,
-      `${(r.spread * 100).toFixed(1)} %`,
+      bare ? '—' : percent(r.wallDelta.median),
+      bare ? '—' : `${percent(r.wallDelta.p25)} … ${percent(r.wallDelta.p75)}`,
+      stream ? `${(cpu / 1000).toFixed(2)} ms` : `${cpu.toFixed(0)} µs`,
+      bare ? '—' : stream ? `${signed(r.cpuDeltaUs / 1000, 2)} ms` : `${signed(r.cpuDeltaUs, 0)} µs`,
     ];
   });
   return [header, header.map(() => '---'), ...body].map((r) => `| ${r.join(' | ')} |`).join('\n');
