@@ -1,6 +1,6 @@
 /**
  * The cockatiel anchor of the comparison: the policy stack cockatiel's README builds — `retry` with
- * `maxAttempts: 3` and an `ExponentialBackoff`, a `circuitBreaker` with a `ConsecutiveBreaker(5)` and
+ * `maxAttempts: 3` (three retries after the first attempt) and an `ExponentialBackoff`, a `circuitBreaker` with a `ConsecutiveBreaker(5)` and
  * `halfOpenAfter: 10 s` — plus its own aggressive `timeout` per attempt, wrapped around each SDK call
  * (the SDK told not to retry). It handles what the SDK would retry (408, 409, 429, 5xx, connection
  * errors, its own timeout) rather than `handleAll`, so a 400 is not resent. Its durations run on the
@@ -64,7 +64,7 @@ export function cockatielStack(scale: number, breakerKey: string): CockatielStac
   });
   return {
     settings:
-      'retry(maxAttempts 3, ExponentialBackoff 128 ms … 30 s) → circuitBreaker(ConsecutiveBreaker(5), halfOpenAfter 10 s) → timeout(60 s, aggressive), handling 408/409/429/5xx/connection errors/its timeout',
+      'retry(maxAttempts 3 = up to 4 attempts, ExponentialBackoff 128 ms … 30 s) → circuitBreaker(ConsecutiveBreaker(5), halfOpenAfter 10 s) → timeout(60 s, aggressive), handling 408/409/429/5xx/connection errors/its timeout',
     policy: {
       execute: (fn) => stack.execute(({ signal }) => fn(signal)),
       onTransition: (listener) => listeners.push(listener),
