@@ -46,7 +46,9 @@ export function fleetBreakerConfig(options: BreakerPolicyOptions, probeTtlMs: nu
     consecutiveFailures: options.consecutiveFailures ?? 5,
     failureRateThreshold: options.failureRateThreshold ?? 0.5,
     minimumThroughput: options.minimumThroughput ?? 10,
-    // A count window cannot be shared cheaply: the fleet counts over a time window instead.
+    // The fleet's last `size` outcomes, or its outcomes of the last `ms`.
+    windowKind: window?.kind ?? 'count',
+    windowSize: window?.kind === 'count' ? window.size : 20,
     windowMs: window?.kind === 'time' ? window.ms : 10_000,
     openMs,
     openBackoffMultiplier: options.openBackoffMultiplier ?? 2,

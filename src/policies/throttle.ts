@@ -224,12 +224,15 @@ export class Headroom {
     const observedAt = now - ageMs;
     if (observedAt <= this.observedAt) return;
     for (const [name, r] of Object.entries(resources)) {
+      // This process's reservations stay counted: some were sent after that observation (counting
+      // the others twice until the next response errs toward waiting).
+      const used = this.#resources.get(name as ThrottleResource)?.used ?? 0;
       this.#resources.set(name as ThrottleResource, {
         limit: r.limit,
         remaining: r.remaining,
         observedAt,
         resetAt: observedAt + r.resetInMs,
-        used: 0,
+        used,
       });
     }
     this.observedAt = observedAt;

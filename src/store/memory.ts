@@ -34,8 +34,10 @@ interface BreakerRecord {
   openDuration: number;
   consecutive: number;
   successes: number;
-  /** Failure-rate buckets: bucket number → [total, failures]. */
+  /** Failure-rate buckets (time window): bucket number → [total, failures]. */
   buckets: Map<number, [number, number]>;
+  /** Failure-rate outcomes (count window), oldest first: '1' a failure, '0' a success. */
+  ring: string;
   /** Probe owners → expiry. */
   probes: Map<string, number>;
   expiresAt: number;
@@ -75,6 +77,7 @@ export class MemoryFleetStore implements FleetStore {
         consecutive: 0,
         successes: 0,
         buckets: new Map(),
+        ring: '',
         probes: new Map(),
         expiresAt: 0,
       };
@@ -114,6 +117,15 @@ export class MemoryFleetStore implements FleetStore {
     if (config.mode === 'consecutive') {
       record.consecutive = failed ? record.consecutive + 1 : 0;
       if (record.consecutive >= config.consecutiveFailures) this.#open(record, config, now, false);
+      return this.#view(record, now);
+    }
+    if (config.windowKind === 'count') {
+      record.ring = (record.ring + (failed ? '1' : '0')).slice(-config.windowSize);
+      const total = record.ring.length;
+      const failures = total - record.ring.replaceAll('1', '').length;
+      if (failed && total >= config.minimumThroughput && failures / total >= config.failureRateThreshold) {
+        this.#open(record, config, now, false);
+      }
       return this.#view(record, now);
     }
     const width = config.windowMs / 10;
@@ -166,6 +178,7 @@ export class MemoryFleetStore implements FleetStore {
       record.openDuration = config.openMs;
       record.consecutive = 0;
       record.buckets.clear();
+      record.ring = '';
     }
     return this.#view(record, now);
   }

@@ -49,7 +49,7 @@ export interface RedisFleetStoreOptions {
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
 
-/** KEYS: hash, probes. ARGV: op, config (12 values), ttl, arg, arg2. */
+/** KEYS: hash, probes. ARGV: op, config (12 values), ttl, arg, arg2, window kind, window size. */
 const BREAKER = `${NOW}
 local op = ARGV[1]
 local mode = ARGV[2]
@@ -88,6 +88,14 @@ if op == 'record' and state == 'closed' then
     local c = 0
     if failed then c = redis.call('HINCRBY', h, 'cons', 1) else redis.call('HSET', h, 'cons', 0) end
     if c >= consN then open(false) end
+  elseif ARGV[16] == 'count' then
+    local size = tonumber(ARGV[17])
+    local ring = (redis.call('HGET', h, 'ring') or '') .. (failed and '1' or '0')
+    if #ring > size then ring = string.sub(ring, -size) end
+    redis.call('HSET', h, 'ring', ring)
+    local total = #ring
+    local fails = total - #(string.gsub(ring, '1', ''))
+    if failed and total >= minT and fails / total >= rate then open(false) end
   else
     local b = math.floor(now / (windowMs / 10))
     redis.call('HINCRBY', h, 't:' .. b, 1)
@@ -258,6 +266,8 @@ export class RedisFleetStore implements FleetStore {
       this.#ttlMs,
       arg,
       arg2,
+      c.windowKind,
+      c.windowSize,
     );
     if (!isState(state)) throw new Error(`unexpected breaker state from redis: ${String(state)}`);
     return { view: { state, openForMs: Math.max(0, Number(openFor) || 0) }, granted: granted === 1 };

@@ -23,7 +23,9 @@ export interface FleetBreakerConfig {
   readonly consecutiveFailures: number;
   readonly failureRateThreshold: number;
   readonly minimumThroughput: number;
-  /** The failure-rate window, in 10 buckets. */
+  /** `failure_rate` mode: the fleet's last `windowSize` outcomes (`count`), or those of `windowMs` (`time`, in 10 buckets). */
+  readonly windowKind: 'count' | 'time';
+  readonly windowSize: number;
   readonly windowMs: number;
   readonly openMs: number;
   readonly openBackoffMultiplier: number;

@@ -593,11 +593,13 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       requestId,
     };
     requests.push(record);
-    const fault =
-      chooseFault(record) ??
-      (url.pathname === '/v1/messages'
+    const chosen = chooseFault(record);
+    // An enforced rate limit answers 429 unless a fault already answers with an error.
+    const limited =
+      url.pathname === '/v1/messages' && !((chosen?.status ?? 0) >= 400)
         ? limiter?.reject(estimateTokens(raw === 'too-large' ? 0 : raw.length))
-        : undefined);
+        : undefined;
+    const fault = limited !== undefined ? { ...chosen, ...limited } : chosen;
     record.fault = fault;
     const ex: Exchange = {
       res,

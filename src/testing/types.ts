@@ -113,8 +113,9 @@ export interface FakeClaudeOptions {
    * Rate-limit headers on every response (`anthropic-ratelimit-*`), counted over a fixed window of
    * `windowMs` (default 60 000). With `enforce: true`, a `/v1/messages` request that the window's
    * requests or input tokens (body bytes / 4) cannot cover gets a 429 `rate_limit_error` with
-   * `retry-after` (whole seconds until the window resets) instead of being answered. Default:
-   * generous limits, not enforced.
+   * `retry-after` (whole seconds until the window resets) instead of being answered (unless its
+   * fault already answers with an error; a fault's delays still apply). Default: generous limits,
+   * not enforced.
    */
   rateLimit?:
     | {

@@ -4,8 +4,8 @@
  * only, driven by its parent over IPC (`child_process.fork`):
  *
  * - `{ type: 'init', config }` → `{ type: 'ready' }`
- * - `{ type: 'send', count, concurrency }` → `{ type: 'results', results }` (one per request:
- *   ok, status, error type, ms)
+ * - `{ type: 'send', count, concurrency, gapMs, durationMs }` → `{ type: 'results', results }`
+ *   (one per request: ok, status, error type, ms, when it finished)
  * - `{ type: 'stats' }` → `{ type: 'stats', logs, storeShared, storeErrors, throttleWaits }`
  * - `{ type: 'exit' }` closes the store and exits.
  */
@@ -35,11 +35,20 @@ export interface WorkerResult {
   status: number | undefined;
   errorType: string | undefined;
   ms: number;
+  /** `Date.now()` when it finished. */
+  at: number;
 }
 
 type Message =
   | { type: 'init'; config: WorkerConfig }
-  | { type: 'send'; count: number; concurrency?: number; gapMs?: number }
+  | {
+      type: 'send';
+      count: number;
+      concurrency?: number;
+      gapMs?: number;
+      durationMs?: number;
+      intervalMs?: number;
+    }
   | { type: 'stats' }
   | { type: 'exit' };
 
@@ -91,7 +100,7 @@ async function one(id: number): Promise<WorkerResult> {
       max_tokens: 32,
       messages: [{ role: 'user', content: `worker ${id}: hello` }],
     });
-    return { ok: true, status: 200, errorType: undefined, ms: performance.now() - started };
+    return { ok: true, status: 200, errorType: undefined, ms: performance.now() - started, at: Date.now() };
   } catch (error) {
     const ours = claudeOtelErrorOf(error);
     const e = error as { status?: number; error?: { error?: { type?: string } } };
@@ -100,6 +109,7 @@ async function one(id: number): Promise<WorkerResult> {
       status: e.status,
       errorType: ours?.type ?? e.error?.error?.type ?? (error instanceof Error ? error.name : 'error'),
       ms: performance.now() - started,
+      at: Date.now(),
     };
   }
 }
@@ -132,9 +142,19 @@ process.on('message', (message: Message) => {
       const results: WorkerResult[] = [];
       const concurrency = message.concurrency ?? 1;
       let next = 0;
+      const end = message.durationMs !== undefined ? performance.now() + message.durationMs : Infinity;
+      if (message.intervalMs !== undefined) {
+        // Open loop: one request every intervalMs, whatever the others are doing.
+        const pending: Array<Promise<void>> = [];
+        for (let i = 0; i < message.count && performance.now() < end; i++) {
+          pending.push(one(i).then((r) => void results.push(r)));
+          await new Promise((r) => setTimeout(r, message.intervalMs));
+        }
+        await Promise.all(pending);
+      }
       await Promise.all(
         Array.from({ length: concurrency }, async () => {
-          while (next < message.count) {
+          while (message.intervalMs === undefined && next < message.count && performance.now() < end) {
             const i = next++;
             results.push(await one(i));
             if (message.gapMs) await new Promise((r) => setTimeout(r, message.gapMs));

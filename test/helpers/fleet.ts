@@ -20,7 +20,13 @@ export interface Fleet {
   /** Every worker (or those of `ids`) sends `count` requests; their results by worker. */
   send(
     count: number,
-    options?: { ids?: number[]; concurrency?: number; gapMs?: number },
+    options?: {
+      ids?: number[];
+      concurrency?: number;
+      gapMs?: number;
+      durationMs?: number;
+      intervalMs?: number;
+    },
   ): Promise<WorkerResult[][]>;
   stats(): Promise<WorkerStats[]>;
   close(): Promise<void>;
@@ -56,7 +62,14 @@ export async function startFleet(size: number, config: (id: number) => WorkerCon
           if (child === undefined) throw new Error(`no worker ${id}`);
           return request<{ results: WorkerResult[] }>(
             child,
-            { type: 'send', count, concurrency: options.concurrency, gapMs: options.gapMs },
+            {
+              type: 'send',
+              count,
+              concurrency: options.concurrency,
+              gapMs: options.gapMs,
+              durationMs: options.durationMs,
+              intervalMs: options.intervalMs,
+            },
             'results',
           );
         }),

@@ -88,6 +88,19 @@ describe('MemoryFleetStore breaker', () => {
   });
 });
 
+it('counts a failure rate over the last outcomes of the fleet (count window)', async () => {
+  const store = new MemoryFleetStore({ clock: new FakeClock(0) });
+  const rate = fleetBreakerConfig(
+    { failureRateThreshold: 0.5, minimumThroughput: 4, window: { kind: 'count', size: 4 } },
+    5_000,
+  );
+  for (const failed of [false, false, false, false, true]) {
+    expect((await store.breakerRecord('k', failed, rate)).state).toBe('closed');
+  }
+  // The window is the last 4: [0, 0, 0, 1] → [0, 0, 1, 1] opens.
+  expect((await store.breakerRecord('k', true, rate)).state).toBe('open');
+});
+
 describe('MemoryFleetStore budget, headroom, cache', () => {
   it('keeps the budget within [0, max], starting full, and forgets it after ttlMs', async () => {
     const clock = new FakeClock(0);

@@ -1,0 +1,136 @@
+/**
+ * Fleet scenario benchmark (`npm run bench:fleet`): 8 worker processes, each the real SDK over
+ * `createClaudeFetch` with retries, breakers and the proactive throttle, start one request every 100 ms
+ * each (open loop) to one fake region that enforces a rate limit; after a healthy start the region answers
+ * 529 to everything for a while, then recovers. Run once with local state only (each process its
+ * own breaker, budget and headroom) and once sharing them through Redis (a real `redis-server` on
+ * a free port). Prints a Markdown table.
+ *
+ * Env: FLEET_WORKERS (8), FLEET_MS (9000: total), FLEET_FAIL_FROM_MS (1500), FLEET_FAIL_MS (3500),
+ * FLEET_LIMIT (100 requests per 2 s window), FLEET_INTERVAL_MS (100: each worker starts a request every 100 ms, open loop).
+ */
+import { startFakeClaude } from '../src/testing/index.js';
+import type { Fault } from '../src/testing/types.js';
+import { startFleet } from '../test/helpers/fleet.js';
+import type { WorkerConfig, WorkerResult } from '../test/helpers/fleet-worker.js';
+import { hasRedis, startRedis } from '../test/helpers/redis.js';
+
+const WORKERS = Number(process.env.FLEET_WORKERS ?? 8);
+const TOTAL_MS = Number(process.env.FLEET_MS ?? 9_000);
+const FAIL_FROM_MS = Number(process.env.FLEET_FAIL_FROM_MS ?? 1_500);
+const FAIL_MS = Number(process.env.FLEET_FAIL_MS ?? 3_500);
+const LIMIT = Number(process.env.FLEET_LIMIT ?? 100);
+const WINDOW_MS = 2_000;
+const LATENCY_MS = 20;
+const BUCKET_MS = 250;
+const INTERVAL_MS = Number(process.env.FLEET_INTERVAL_MS ?? 100);
+
+const OPTIONS: WorkerConfig['options'] = {
+  retry: { maxAttempts: 3, backoff: { baseMs: 20, capMs: 200 } },
+  breaker: { openMs: 1_000, openBackoffMultiplier: 1, halfOpenProbes: 1 },
+  // The fake counts a fixed window: its headroom comes back at the reset.
+  throttle: { maxWaitMs: 2_000, refill: 'at_reset' },
+  timeouts: { totalMs: 3_000 },
+};
+
+interface Row {
+  variant: string;
+  requests: number;
+  success: number;
+  failingAttempts: number;
+  limited: number;
+  attempts: number;
+  recoverMs: number | undefined;
+  firstSuccessMs: number | undefined;
+}
+
+async function run(variant: string, redisUrl: string | undefined, options = OPTIONS): Promise<Row> {
+  let failing = false;
+  const fake = await startFakeClaude({
+    rateLimit: { requests: LIMIT, windowMs: WINDOW_MS, enforce: true },
+    faultFor: (): Fault =>
+      failing ? { status: 529, delayHeadersMs: LATENCY_MS } : { delayHeadersMs: LATENCY_MS },
+  });
+  const fleet = await startFleet(WORKERS, (id) => ({
+    id,
+    fakeUrl: fake.url,
+    redisUrl,
+    prefix: `bench:${Date.now()}:`,
+    options,
+    syncMs: 100,
+  }));
+  try {
+    const start = Date.now();
+    const failTimer = setTimeout(() => {
+      failing = true;
+    }, FAIL_FROM_MS);
+    const recoverTimer = setTimeout(() => {
+      failing = false;
+    }, FAIL_FROM_MS + FAIL_MS);
+    const results: WorkerResult[] = (
+      await fleet.send(1e9, { intervalMs: INTERVAL_MS, durationMs: TOTAL_MS })
+    ).flat();
+    clearTimeout(failTimer);
+    clearTimeout(recoverTimer);
+    const recoveredAt = start + FAIL_FROM_MS + FAIL_MS;
+    const after = results.filter((r) => r.at >= recoveredAt).sort((a, b) => a.at - b.at);
+    const firstSuccess = after.find((r) => r.ok);
+    // The first bucket after the recovery in which ≥ 90 % of the requests that finished succeeded.
+    let recoverMs: number | undefined;
+    for (let t = recoveredAt; t < start + TOTAL_MS; t += BUCKET_MS) {
+      const inBucket = after.filter((r) => r.at >= t && r.at < t + BUCKET_MS);
+      if (inBucket.length > 0 && inBucket.filter((r) => r.ok).length / inBucket.length >= 0.9) {
+        recoverMs = t + BUCKET_MS - recoveredAt;
+        break;
+      }
+    }
+    const messages = fake.requests.filter((r) => r.path === '/v1/messages');
+    const outcomes = new Map<string, number>();
+    for (const r of results) outcomes.set(r.errorType ?? 'ok', (outcomes.get(r.errorType ?? 'ok') ?? 0) + 1);
+    console.error(variant, Object.fromEntries(outcomes));
+    return {
+      variant,
+      requests: results.length,
+      success: results.filter((r) => r.ok).length / Math.max(1, results.length),
+      failingAttempts: messages.filter((r) => r.fault?.status === 529).length,
+      limited: messages.filter((r) => r.fault?.status === 429).length,
+      attempts: messages.length,
+      recoverMs,
+      firstSuccessMs: firstSuccess !== undefined ? firstSuccess.at - recoveredAt : undefined,
+    };
+  } finally {
+    await fleet.close();
+    await fake.close();
+  }
+}
+
+const ms = (v: number | undefined): string =>
+  v === undefined ? 'not within the run' : `${(v / 1000).toFixed(2)} s`;
+
+async function main(): Promise<void> {
+  if (!hasRedis()) throw new Error('redis-server is needed (Debian package redis-server)');
+  const redis = await startRedis();
+  try {
+    const rows: Row[] = [];
+    const { throttle: _, ...withoutThrottle } = OPTIONS;
+    rows.push(await run('local state, no throttle', undefined, withoutThrottle));
+    rows.push(await run('local state (per process)', undefined));
+    rows.push(await run('shared state (Redis)', redis.url));
+    console.log(
+      `\n${WORKERS} processes × one request every ${INTERVAL_MS} ms, ${TOTAL_MS / 1000} s; 529 from ${FAIL_FROM_MS / 1000} s for ${FAIL_MS / 1000} s; limit ${LIMIT} requests / ${WINDOW_MS / 1000} s enforced; ${LATENCY_MS} ms latency\n`,
+    );
+    console.log(
+      '| variant | requests | success | attempts sent during the 529s | 429s received | attempts in all | first success after recovery | time to ≥ 90 % success |',
+    );
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    for (const r of rows) {
+      console.log(
+        `| ${r.variant} | ${r.requests} | ${(r.success * 100).toFixed(1)} % | ${r.failingAttempts} | ${r.limited} | ${r.attempts} | ${ms(r.firstSuccessMs)} | ${ms(r.recoverMs)} |`,
+      );
+    }
+  } finally {
+    await redis.stop('SIGTERM');
+  }
+}
+
+await main();
