@@ -86,6 +86,13 @@ export const TAXONOMY: readonly TaxonomyEntry[] = Object.freeze([
     false,
     'The server asked for a longer wait than the deadline leaves.',
   ),
+  row(
+    'throttled',
+    undefined,
+    false,
+    false,
+    'Held back by the proactive throttle: the rate-limit headroom would not come back within maxWaitMs or the deadline (answered as a 429).',
+  ),
 ]);
 
 function row(

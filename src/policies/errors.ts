@@ -21,6 +21,7 @@ export type TimeoutKind = 'connect' | 'first_chunk' | 'idle' | 'total';
 export type PolicyErrorType =
   | 'circuit_open'
   | 'retry_after_exceeds_deadline'
+  | 'throttled'
   | 'connection_error'
   | 'timeout'
   | `${TimeoutKind}_timeout`;

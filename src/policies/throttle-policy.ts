@@ -107,7 +107,7 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
         });
         const ms = Number.isFinite(wait.ms) ? wait.ms : maxWaitMs;
         const response = policyResponse(
-          'throttled' as 'circuit_open',
+          'throttled',
           `claude-otel-middleware: rate-limit headroom (${resource ?? 'requests'}) for ${plan.region} would come back in ${Math.ceil(ms)} ms, more than the ${Math.floor(Math.min(maxWaitMs - waited, op.deadlineAt - now))} ms this request may wait; not sent`,
           { retryable: false, retryAfterMs: ms, status: 429 },
         );

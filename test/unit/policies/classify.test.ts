@@ -50,6 +50,7 @@ const ERROR_RULES: readonly [string, boolean, boolean][] = [
   ['total_timeout', false, true],
   ['circuit_open', false, false],
   ['retry_after_exceeds_deadline', false, false],
+  ['throttled', false, false],
 ];
 
 /** 4xx statuses that must never be retried without `x-should-retry: true`. */
