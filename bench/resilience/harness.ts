@@ -193,7 +193,9 @@ function describeError(error: unknown): string {
   const e = error as { status?: unknown; error?: { error?: { type?: unknown } } } | null;
   const type = e?.error?.error?.type;
   if (typeof e?.status === 'number') return `${e.status}${typeof type === 'string' ? ` ${type}` : ''}`;
-  return error instanceof Error ? error.name : String(error);
+  if (!(error instanceof Error)) return String(error);
+  // Some libraries' errors (cockatiel's) keep the name `Error`: their class says more.
+  return error.name === 'Error' ? error.constructor.name : error.name;
 }
 
 /** A counting semaphore. */
