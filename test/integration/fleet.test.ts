@@ -221,6 +221,35 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
     }
   });
 
+  it('Redis frozen (SIGSTOP, so every call hangs): requests go on on local state; shared again after SIGCONT', async () => {
+    fault = () => undefined;
+    const f = await fleet(
+      { retry: true, breaker: { mode: 'consecutive', consecutiveFailures: 3 }, throttle: {} },
+      { storeTimeoutMs: 100, storeRetryMs: 200 },
+    );
+    try {
+      const results: WorkerResult[] = flat(await f.send(2));
+      const pid = redis.pid;
+      if (pid === undefined) throw new Error('redis is not running');
+      process.kill(pid, 'SIGSTOP');
+      try {
+        results.push(...flat(await f.send(3)));
+        const frozen = await f.stats();
+        expect(frozen.every((s) => !s.storeShared && s.storeErrors > 0)).toBe(true);
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      for (let i = 0; i < 100; i++) {
+        results.push(...flat(await f.send(1, { gapMs: 50 })));
+        if ((await f.stats()).every((s) => s.storeShared)) break;
+      }
+      expect((await f.stats()).every((s) => s.storeShared)).toBe(true);
+      expect(results.filter((r) => !r.ok)).toEqual([]);
+    } finally {
+      await f.close();
+    }
+  });
+
   it('Redis killed mid-run and restarted: no request fails because of it, and the fleet recovers', async () => {
     fault = () => undefined;
     const f = await fleet(
