@@ -14,7 +14,7 @@ import { answered, decide, type Policy } from '../pipeline.js';
 import type { StoreGuard } from '../store/guard.js';
 import { parseRateLimits, parseRetryAfter } from '../telemetry/headers.js';
 import { A, EVENTS } from '../telemetry/names.js';
-import { policyResponse } from './errors.js';
+import { ClaudeTimeoutError, POLICY_ERROR_HEADER, policyResponse } from './errors.js';
 import { estimateInputTokens, Headroom, type ThrottleOptions } from './throttle.js';
 
 /** Keys kept (least recently used go). */
@@ -113,7 +113,14 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
         );
         return answered(plan, response, 'throttled');
       }
-      await clock.sleep(wait.ms, op.signal);
+      try {
+        await clock.sleep(wait.ms, op.signal);
+      } catch (reason) {
+        // The deadline passed while holding (the clock ran late): answered like the retry policy does.
+        if (!(reason instanceof ClaudeTimeoutError)) throw reason;
+        const response = policyResponse(reason.errorType, reason.message, { retryable: false });
+        return answered(plan, response, reason.errorType);
+      }
       waited += wait.ms;
     }
     if (waited > 0) {
@@ -135,13 +142,18 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
     h.reserve(cost);
     const handle = await next(plan);
     if (!handle.ok) return handle;
+    if (handle.response.headers.get(POLICY_ERROR_HEADER) !== null) {
+      // Answered by a policy inside (an open breaker): nothing was sent.
+      h.release(cost);
+      return handle;
+    }
     op.telemetry.safely('throttle_observe', () => {
       const headers = handle.response.headers;
       const now = clock.now();
       const wall = Date.now();
       h.observe(parseRateLimits(headers, wall), now);
       let blockedForMs = 0;
-      if (handle.response.status === 429 && headers.get('x-claude-otel-error') === null) {
+      if (handle.response.status === 429) {
         const retryAfterS = parseRetryAfter(headers, wall);
         // Without a retry-after, a second: the headers' zeros and reset time do the rest.
         blockedForMs = retryAfterS !== undefined ? retryAfterS * 1000 : 1000;

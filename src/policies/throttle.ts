@@ -195,6 +195,18 @@ export class Headroom {
     add('output_tokens', 1);
   }
 
+  /** Gives back a reservation whose request was never sent (an open breaker answered it). */
+  release(cost: RequestCost): void {
+    const sub = (name: ThrottleResource, amount: number): void => {
+      const s = this.#resources.get(name);
+      if (s !== undefined) s.used = Math.max(0, s.used - amount);
+    };
+    sub('requests', 1);
+    sub('input_tokens', cost.inputTokens);
+    sub('tokens', cost.inputTokens);
+    sub('output_tokens', 1);
+  }
+
   /**
    * The state as a store keeps it: `remaining` after reservations, reset as a duration from the
    * newest observation ({@link Headroom.observedAt}).

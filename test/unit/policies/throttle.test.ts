@@ -73,6 +73,15 @@ describe('Headroom', () => {
     expect(h.snapshot()).toEqual({ requests: { limit: 100, remaining: 0, resetInMs: 4_000 } });
   });
 
+  it('gives back a released reservation', () => {
+    const h = new Headroom('at_reset');
+    h.observe(limits(1, 60), 0);
+    h.reserve({ inputTokens: 1 });
+    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(60_000);
+    h.release({ inputTokens: 1 });
+    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(0);
+  });
+
   it('estimates input tokens as UTF-8 bytes / 4', () => {
     expect(estimateInputTokens('abcd')).toBe(1);
     expect(estimateInputTokens('a'.repeat(401))).toBe(101);
@@ -214,6 +223,38 @@ describe('throttle policy', () => {
     const held = await b.call();
     expect(b.calls()).toBe(0);
     expect(claudeOtelErrorOf(held)?.type).toBe('throttled');
+  });
+
+  it('gives back the reservation of an attempt an open breaker answered unsent', async () => {
+    const otel = explicitOtel();
+    const clock = new FakeClock(1_000);
+    let calls = 0;
+    const stub = async (): Promise<Response> => {
+      calls++;
+      return new Response('{"type":"error","error":{"type":"overloaded_error","message":"x"}}', {
+        status: calls === 1 ? 529 : 200,
+        headers: headers(1, 60_000),
+      });
+    };
+    const claudeFetch = createClaudeFetch({
+      fetch: stub as typeof globalThis.fetch,
+      tracerProvider: otel.tracerProvider,
+      meterProvider: otel.meterProvider,
+      clock,
+      throttle: { maxWaitMs: 0, refill: 'at_reset' },
+      breaker: { mode: 'consecutive', consecutiveFailures: 1, openMs: 1_000 },
+    });
+    const call = async () => {
+      const r = await claudeFetch('https://api.anthropic.com/v1/messages', { method: 'POST', body });
+      await r.text();
+      return r;
+    };
+    expect((await call()).status).toBe(529);
+    for (let i = 0; i < 4; i++) expect(claudeOtelErrorOf(await call())?.type).toBe('circuit_open');
+    clock.advance(1_000);
+    // One request of headroom is left, as before the rejections: the half-open probe goes out.
+    expect((await call()).status).toBe(200);
+    expect(calls).toBe(2);
   });
 
   it('rejects invalid options at creation', () => {
