@@ -606,7 +606,7 @@ describe('headers: absurd and duplicated', () => {
     ['fractional', '1.25', 1.25],
     ['an HTTP date', new Date(1_700_000_000_000 + 30_000).toUTCString(), 'date'],
     ['duplicated', '2, 9', 2],
-  ] as const)('a 429 with a %s retry-after: the retry waits a sane time', async (_, value, expected) => {
+  ] as const)('a 429 whose retry-after is %s: the retry waits a sane time', async (_, value, expected) => {
     fake.setScript([
       {
         raw: {
