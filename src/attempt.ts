@@ -157,8 +157,7 @@ function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal |
      * unset, within `idleMs` (else a stream that never starts would wait forever: the SDK's own
      * timeout ends with the headers).
      */
-    streaming: () =>
-      firstChunkMs !== undefined ? arm('first_chunk', firstChunkMs) : arm('idle', idleMs),
+    streaming: () => (firstChunkMs !== undefined ? arm('first_chunk', firstChunkMs) : arm('idle', idleMs)),
     /** A chunk arrived: the next must come within `idleMs`. */
     chunk: () => arm('idle', idleMs),
   };
