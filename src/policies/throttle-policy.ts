@@ -8,7 +8,9 @@
  * a key's shared snapshot is read before an attempt at most every `syncMs` (awaited, within the
  * guard's `timeoutMs`; skipped while the store is degraded): the newest observation in the fleet
  * wins (the server's `remaining` counts everybody's traffic), and a 429 seen by one process blocks
- * the key for all.
+ * the key for all. A request that fits the local model is then claimed from the fleet's headroom
+ * (one awaited atomic call, within the same timeout): the store counts the fleet's claims since
+ * the newest observation, so the processes do not each spend the whole headroom.
  */
 import { answered, decide, type Policy } from '../pipeline.js';
 import type { StoreGuard } from '../store/guard.js';
@@ -87,8 +89,16 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
     let waited = 0;
     let resource: string | undefined;
     for (;;) {
+      let wait: { ms: number; resource: string | undefined } = h.waitFor(cost, clock.now());
+      if (wait.ms <= 0 && sync !== undefined) {
+        // Locally it fits: claim it from the fleet's headroom, atomically (skipped while degraded).
+        const claim = await sync.guard.call('headroom', (store) =>
+          store.headroomClaim(key, { requests: 1, inputTokens: cost.inputTokens }, refill),
+        );
+        if (claim !== undefined && !claim.granted)
+          wait = { ms: Math.max(1, claim.waitMs), resource: claim.resource };
+      }
       const now = clock.now();
-      const wait = h.waitFor(cost, now);
       if (wait.ms <= 0) break;
       resource = wait.resource ?? resource;
       const attributes = { [A.ANTHROPIC_THROTTLE_RESOURCE]: resource ?? 'requests' };

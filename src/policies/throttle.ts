@@ -123,18 +123,26 @@ export class Headroom {
   available(resource: ThrottleResource, now: number): number {
     const s = this.#resources.get(resource);
     if (s === undefined) return Number.POSITIVE_INFINITY;
-    return this.#level(s, now) - s.used;
+    return this.#available(s, now);
   }
 
-  #level(s: ResourceState, now: number): number {
+  /** The headroom of `s` at `now`, reservations deducted. */
+  #available(s: ResourceState, now: number): number {
     const limit = s.limit;
-    // Past the reset the bucket is full (without a limit: unknown, so no constraint).
-    if (now >= s.resetAt) return limit ?? Number.POSITIVE_INFINITY;
-    if (limit === undefined) return s.remaining;
-    if (this.#refill === 'at_reset') return s.remaining;
+    if (now >= s.resetAt) {
+      // Full at the reset (without a limit: unknown, so no constraint); from there the reservations
+      // drain at `limit` per minute (the API's limits are per minute).
+      if (limit === undefined) return Number.POSITIVE_INFINITY;
+      return Math.min(limit, limit - s.used + (limit / MINUTE_MS) * (now - s.resetAt));
+    }
+    if (limit === undefined || this.#refill === 'at_reset') return s.remaining - s.used;
+    return Math.min(limit, s.remaining + this.#rate(s, limit) * (now - s.observedAt)) - s.used;
+  }
+
+  /** The continuous refill rate per ms: from `remaining` to `limit` by the reset. */
+  #rate(s: ResourceState, limit: number): number {
     const span = s.resetAt - s.observedAt;
-    const rate = span > 0 ? Math.max(0, limit - s.remaining) / span : limit / MINUTE_MS;
-    return Math.min(limit, s.remaining + rate * (now - s.observedAt));
+    return span > 0 ? Math.max(0, limit - s.remaining) / span : limit / MINUTE_MS;
   }
 
   /** How long before a request of `cost` fits, and for which resource. */
@@ -163,24 +171,29 @@ export class Headroom {
 
   /** ms until `s` holds `need` (after reservations), by the refill model. */
   #until(s: ResourceState, need: number, now: number): number {
-    if (this.#level(s, now) - s.used >= need) return 0;
+    if (this.#available(s, now) >= need) return 0;
     const limit = s.limit;
     if (limit === undefined) return now < s.resetAt ? s.resetAt - now : Number.POSITIVE_INFINITY;
-    if (this.#refill === 'at_reset' || now >= s.resetAt) {
-      if (now < s.resetAt) return limit - s.used >= need ? s.resetAt - now : Number.POSITIVE_INFINITY;
-      // Past the reset with reservations: they drain at `limit` per minute.
-      return ((need + s.used - limit) / limit) * MINUTE_MS;
-    }
-    const span = s.resetAt - s.observedAt;
-    const rate = span > 0 ? Math.max(0, limit - s.remaining) / span : limit / MINUTE_MS;
-    if (rate <= 0) return Number.POSITIVE_INFINITY;
+    // When it fits from the reset on: full, less the reservations draining at `limit` per minute.
+    const afterReset = s.resetAt + (Math.max(0, need + s.used - limit) / limit) * MINUTE_MS;
+    if (now >= s.resetAt || this.#refill === 'at_reset') return Math.max(0, afterReset - now);
+    const rate = this.#rate(s, limit);
     const target = need + s.used;
-    if (target <= limit) {
-      const at = s.observedAt + (target - s.remaining) / rate;
-      return Math.max(0, Math.min(at, s.resetAt) - now);
+    if (rate <= 0 || target > limit) return Math.max(0, afterReset - now);
+    const at = s.observedAt + (target - s.remaining) / rate;
+    return Math.max(0, Math.min(at, afterReset) - now);
+  }
+
+  /** Counts `requests` requests of `inputTokens` input tokens in all as sent since the observation. */
+  reserveAmounts(requests: number, inputTokens: number): void {
+    for (const [name, amount] of [
+      ['requests', requests],
+      ['input_tokens', inputTokens],
+      ['tokens', inputTokens],
+    ] as const) {
+      const s = this.#resources.get(name);
+      if (s !== undefined) s.used += amount;
     }
-    // Even full it lacks: wait for the reset, then for the reservations to drain.
-    return s.resetAt - now + ((target - limit) / limit) * MINUTE_MS;
   }
 
   /** Counts a request about to be sent against the headroom. */

@@ -5,11 +5,14 @@
  * bytes per value.
  */
 import { systemClock } from '../policies/clock.js';
+import { Headroom } from '../policies/throttle.js';
 import type { Clock } from '../policies/types.js';
 import {
   type FleetBreakerConfig,
   type FleetBreakerView,
   type FleetStore,
+  type HeadroomClaim,
+  type HeadroomCost,
   type HeadroomSnapshot,
   positiveNumber,
   type StoredResponse,
@@ -53,7 +56,15 @@ export class MemoryFleetStore implements FleetStore {
   readonly #budgets = new Map<string, { milli: number; expiresAt: number }>();
   readonly #headroom = new Map<
     string,
-    { snapshot: HeadroomSnapshot; observedAt: number; blockedUntil: number; expiresAt: number }
+    {
+      snapshot: HeadroomSnapshot;
+      observedAt: number;
+      blockedUntil: number;
+      expiresAt: number;
+      /** Claimed since the observation. */
+      requests: number;
+      inputTokens: number;
+    }
   >();
   readonly #cache = new Map<
     string,
@@ -204,7 +215,31 @@ export class MemoryFleetStore implements FleetStore {
       observedAt: newer ? observedAt : (live?.observedAt ?? observedAt),
       blockedUntil,
       expiresAt: now + this.#ttlMs,
+      requests: newer ? 0 : (live?.requests ?? 0),
+      inputTokens: newer ? 0 : (live?.inputTokens ?? 0),
     });
+  }
+
+  async headroomClaim(
+    key: string,
+    cost: HeadroomCost,
+    refill: 'continuous' | 'at_reset',
+  ): Promise<HeadroomClaim> {
+    const now = this.#clock.now();
+    const entry = this.#headroom.get(key);
+    if (entry === undefined || entry.expiresAt <= now)
+      return { granted: true, waitMs: 0, resource: undefined };
+    if (entry.blockedUntil > now) {
+      return { granted: false, waitMs: entry.blockedUntil - now, resource: 'retry_after' };
+    }
+    const h = new Headroom(refill);
+    h.adopt(entry.snapshot.resources, now - entry.observedAt, now);
+    h.reserveAmounts(entry.requests, entry.inputTokens);
+    const wait = h.waitFor({ inputTokens: cost.inputTokens }, now);
+    if (wait.ms > 0) return { granted: false, waitMs: wait.ms, resource: wait.resource };
+    entry.requests += cost.requests;
+    entry.inputTokens += cost.inputTokens;
+    return { granted: true, waitMs: 0, resource: undefined };
   }
 
   async headroomGet(key: string): Promise<HeadroomSnapshot | undefined> {

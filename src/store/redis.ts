@@ -21,6 +21,8 @@ import {
   type FleetBreakerConfig,
   type FleetBreakerView,
   type FleetStore,
+  type HeadroomClaim,
+  type HeadroomCost,
   type HeadroomSnapshot,
   positiveNumber,
   type StoredResponse,
@@ -156,7 +158,10 @@ const HEADROOM_PUT = `${NOW}
 local obs = now - tonumber(ARGV[2])
 local oldObs = tonumber(redis.call('HGET', KEYS[1], 'obs') or '-1e15')
 local blocked = math.max(tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0'), now + tonumber(ARGV[3]))
-if obs >= oldObs then redis.call('HSET', KEYS[1], 'data', ARGV[1], 'obs', obs) end
+if obs >= oldObs then
+  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'obs', obs)
+  redis.call('HDEL', KEYS[1], 'cr', 'ci')
+end
 redis.call('HSET', KEYS[1], 'blocked', blocked)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1`;
@@ -167,7 +172,67 @@ local r = redis.call('HMGET', KEYS[1], 'data', 'obs', 'blocked')
 if not r[1] then return false end
 return {r[1], tostring(now - tonumber(r[2])), tostring(math.max(0, tonumber(r[3] or '0') - now))}`;
 
+/**
+ * KEYS: headroom. ARGV: refill, requests, input tokens, ttl. The model is `Headroom`'s
+ * (src/policies/throttle.ts), with the fleet's claims since the observation (`cr`, `ci`) as the
+ * reservations: before the reset, `remaining` (for `continuous`, refilled linearly to the limit by
+ * the reset) less the claims; from the reset, full less the claims draining at the limit per minute.
+ */
+const HEADROOM_CLAIM = `${NOW}
+local r = redis.call('HMGET', KEYS[1], 'data', 'obs', 'blocked', 'cr', 'ci')
+if not r[1] then return {1, '0', ''} end
+local blocked = tonumber(r[3] or '0')
+if blocked > now then return {0, tostring(blocked - now), 'retry_after'} end
+local data = cjson.decode(r[1])
+local obs = tonumber(r[2])
+local continuous = ARGV[1] == 'continuous'
+local function rate(res, resetAt)
+  local span = resetAt - obs
+  if span > 0 then return math.max(0, res.limit - res.remaining) / span end
+  return res.limit / 60000
+end
+local function available(res, claimed)
+  local resetAt = obs + res.resetInMs
+  if now >= resetAt then
+    if res.limit == nil then return math.huge end
+    return math.min(res.limit, res.limit - claimed + res.limit / 60000 * (now - resetAt))
+  end
+  if res.limit == nil or not continuous then return res.remaining - claimed end
+  return math.min(res.limit, res.remaining + rate(res, resetAt) * (now - obs)) - claimed
+end
+local function waitFor(res, need, claimed)
+  local resetAt = obs + res.resetInMs
+  if res.limit == nil then return math.max(1, resetAt - now) end
+  local afterReset = resetAt + math.max(0, need + claimed - res.limit) / res.limit * 60000
+  if now >= resetAt or not continuous then return math.max(1, afterReset - now) end
+  local ra = rate(res, resetAt)
+  local target = need + claimed
+  if ra <= 0 or target > res.limit then return math.max(1, afterReset - now) end
+  return math.max(1, math.min(obs + (target - res.remaining) / ra, afterReset) - now)
+end
+local cr = tonumber(r[4] or '0')
+local ci = tonumber(r[5] or '0')
+local wait, which = 0, ''
+local checks = {{'requests', tonumber(ARGV[2]), cr}, {'input_tokens', tonumber(ARGV[3]), ci}, {'tokens', tonumber(ARGV[3]), ci}}
+for _, c in ipairs(checks) do
+  local res = data[c[1]]
+  if res ~= nil then
+    local need = c[2]
+    if res.limit ~= nil and need > res.limit then need = res.limit end
+    if available(res, c[3]) < need then
+      local w = waitFor(res, need, c[3])
+      if w > wait then wait, which = w, c[1] end
+    end
+  end
+end
+if wait > 0 then return {0, tostring(wait), which} end
+redis.call('HINCRBY', KEYS[1], 'cr', ARGV[2])
+redis.call('HINCRBY', KEYS[1], 'ci', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {1, '0', ''}`;
+
 interface Scripts {
+  claudeOtelHeadroomClaim(...args: Array<string | number>): Promise<[number, string, string]>;
   claudeOtelBreaker(...args: Array<string | number>): Promise<[string, string, number]>;
   claudeOtelBudget(...args: Array<string | number>): Promise<number>;
   claudeOtelHeadroomPut(...args: Array<string | number>): Promise<number>;
@@ -209,6 +274,7 @@ export class RedisFleetStore implements FleetStore {
     this.client.defineCommand('claudeOtelBudget', { numberOfKeys: 1, lua: BUDGET });
     this.client.defineCommand('claudeOtelHeadroomPut', { numberOfKeys: 1, lua: HEADROOM_PUT });
     this.client.defineCommand('claudeOtelHeadroomGet', { numberOfKeys: 1, lua: HEADROOM_GET });
+    this.client.defineCommand('claudeOtelHeadroomClaim', { numberOfKeys: 1, lua: HEADROOM_CLAIM });
   }
 
   get #scripts(): Scripts {
@@ -221,7 +287,7 @@ export class RedisFleetStore implements FleetStore {
    */
   async ready(timeoutMs = 5000): Promise<void> {
     if (this.client.status !== 'ready') await this.#connected(timeoutMs);
-    for (const script of [BREAKER, BUDGET, HEADROOM_PUT, HEADROOM_GET]) {
+    for (const script of [BREAKER, BUDGET, HEADROOM_PUT, HEADROOM_GET, HEADROOM_CLAIM]) {
       await this.client.script('LOAD', script);
     }
   }
@@ -323,6 +389,25 @@ export class RedisFleetStore implements FleetStore {
     if (r === null || !Array.isArray(r)) return undefined;
     const resources = JSON.parse(r[0]) as HeadroomSnapshot['resources'];
     return { resources, ageMs: Math.max(0, Number(r[1]) || 0), blockedForMs: Math.max(0, Number(r[2]) || 0) };
+  }
+
+  async headroomClaim(
+    key: string,
+    cost: HeadroomCost,
+    refill: 'continuous' | 'at_reset',
+  ): Promise<HeadroomClaim> {
+    const [granted, wait, resource] = await this.#scripts.claudeOtelHeadroomClaim(
+      `${this.#prefix}headroom:${key}`,
+      refill,
+      Math.max(0, Math.round(cost.requests)),
+      Math.max(0, Math.round(cost.inputTokens)),
+      this.#ttlMs,
+    );
+    return {
+      granted: granted === 1,
+      waitMs: Math.max(0, Number(wait) || 0),
+      resource: resource === '' ? undefined : resource,
+    };
   }
 
   async cacheGet(key: string): Promise<StoredResponse | undefined> {

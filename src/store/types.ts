@@ -56,6 +56,21 @@ export interface HeadroomSnapshot {
   readonly blockedForMs: number;
 }
 
+/** What a request takes from the headroom. */
+export interface HeadroomCost {
+  readonly requests: number;
+  readonly inputTokens: number;
+}
+
+/** The answer of {@link FleetStore.headroomClaim}. */
+export interface HeadroomClaim {
+  readonly granted: boolean;
+  /** When not granted: ms before it may be. */
+  readonly waitMs: number;
+  /** When not granted: `requests`, `input_tokens`, `tokens` or `retry_after` (a 429's block). */
+  readonly resource: string | undefined;
+}
+
 /** A cached success, as a store keeps it. */
 export interface StoredResponse {
   readonly status: number;
@@ -100,6 +115,13 @@ export interface FleetStore {
    */
   headroomPut(key: string, snapshot: HeadroomSnapshot): Promise<void>;
   headroomGet(key: string): Promise<HeadroomSnapshot | undefined>;
+  /**
+   * Claims a request's cost against `key`'s shared headroom, atomically across the fleet: granted
+   * when the stored observation (refilled as `refill` says) minus what was claimed since covers it
+   * (or nothing is known), else the ms to wait and for which resource. A newer observation resets
+   * the claims (the server's `remaining` counts them).
+   */
+  headroomClaim(key: string, cost: HeadroomCost, refill: 'continuous' | 'at_reset'): Promise<HeadroomClaim>;
   cacheGet(key: string): Promise<StoredResponse | undefined>;
   /** Stores a response for `ttlMs`; values over the store's size bound are not stored. */
   cacheSet(key: string, value: Omit<StoredResponse, 'ageMs'>, ttlMs: number): Promise<void>;

@@ -103,6 +103,25 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
       expect((await store.breakerRecord('c', true, rate)).state).toBe('open');
     });
 
+    it('claims headroom atomically across concurrent callers', async () => {
+      const r = { requests: { limit: 100, remaining: 5, resetInMs: 60_000 } };
+      await store.headroomPut('claims', { resources: r, ageMs: 0, blockedForMs: 0 });
+      const claims = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          store.headroomClaim('claims', { requests: 1, inputTokens: 1 }, 'at_reset'),
+        ),
+      );
+      expect(claims.filter((c) => c.granted)).toHaveLength(5);
+      const refused = claims.find((c) => !c.granted);
+      expect(refused?.resource).toBe('requests');
+      expect(refused?.waitMs).toBeGreaterThan(50_000);
+      // Continuous refill: 95 come back over 60 s, so one more after ~632 ms.
+      const next = await store.headroomClaim('claims', { requests: 1, inputTokens: 1 }, 'continuous');
+      expect(next.granted).toBe(false);
+      expect(next.waitMs).toBeGreaterThan(0);
+      expect(next.waitMs).toBeLessThan(1_000);
+    });
+
     it('keeps the budget, the newest headroom and bounded cache values, under the prefix with a TTL', async () => {
       expect(await store.budgetAdd('b', -3_000, 10_000)).toBe(7_000);
       expect(await store.budgetAdd('b', -30_000, 10_000)).toBe(0);

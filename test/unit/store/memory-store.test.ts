@@ -126,6 +126,38 @@ describe('MemoryFleetStore budget, headroom, cache', () => {
     expect(await store.headroomGet('other')).toBeUndefined();
   });
 
+  it('claims headroom atomically for the fleet until a newer observation', async () => {
+    const clock = new FakeClock(0);
+    const store = new MemoryFleetStore({ clock });
+    const cost = { requests: 1, inputTokens: 10 };
+    // Nothing known: granted.
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    const r = (remaining: number) => ({ requests: { limit: 10, remaining, resetInMs: 1_000 } });
+    await store.headroomPut('k', { resources: r(2), ageMs: 0, blockedForMs: 0 });
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    expect(await store.headroomClaim('k', cost, 'at_reset')).toEqual({
+      granted: false,
+      waitMs: 1_000,
+      resource: 'requests',
+    });
+    // A newer observation counts the claims itself.
+    clock.advance(10);
+    await store.headroomPut('k', { resources: r(1), ageMs: 0, blockedForMs: 0 });
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(false);
+    // From the reset on, the window is full again.
+    clock.advance(1_000);
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    // A 429's block holds everyone.
+    await store.headroomPut('k', { resources: r(5), ageMs: 0, blockedForMs: 300 });
+    expect(await store.headroomClaim('k', cost, 'at_reset')).toEqual({
+      granted: false,
+      waitMs: 300,
+      resource: 'retry_after',
+    });
+  });
+
   it('bounds cached values in bytes and entries, and expires them', async () => {
     const clock = new FakeClock(0);
     const store = new MemoryFleetStore({ clock, maxValueBytes: 10, maxCacheEntries: 2 });
