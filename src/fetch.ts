@@ -266,6 +266,12 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       `resume.maxResumptions must be an integer ≥ 1, got ${String(resume?.maxResumptions)}`,
     );
   }
+  const maxBufferedChars = resume?.maxBufferedChars ?? 1_000_000;
+  if (!Number.isInteger(maxBufferedChars) || maxBufferedChars < 1) {
+    throw new TypeError(
+      `resume.maxBufferedChars must be an integer ≥ 1, got ${String(resume?.maxBufferedChars)}`,
+    );
+  }
   const withOperationSpan = policies.length > 0 || totalMs !== undefined || resume !== undefined;
   const fixedRegion = options.region;
   const ignore = options.ignoreRequest;
@@ -395,6 +401,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     let last = handle;
     const stream = resumableStream(streamed, json, {
       maxResumptions,
+      maxBufferedChars,
       errorTypeOf: (error) => errorTypeOfException(error, req.signal),
       resume: async (body, n) => {
         const next = await send({ ...plan, body, previous: last.spanContext });

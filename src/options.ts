@@ -185,9 +185,11 @@ export interface ClaudeFetchOptions {
    * `event: error`, idle timeout) is continued with the text so far as an assistant-turn prefill,
    * the continuation spliced into the same stream, at most `maxResumptions` (2) times; what cannot
    * be resumed errors the stream with a `StreamInterruptedError` carrying the partial output.
-   * `true` for the defaults. Default: off.
+   * The text so far is kept for the prefill up to `maxBufferedChars` (1 000 000 characters, far
+   * above any `max_tokens`); past it the text is dropped, memory stays bounded and a break is not
+   * resumed (`not_resumable:too_long`). `true` for the defaults. Default: off.
    */
-  resume?: { maxResumptions?: number } | boolean;
+  resume?: { maxResumptions?: number; maxBufferedChars?: number } | boolean;
   /**
    * Proactive throttling: a model of the rate-limit headroom per region and model, learnt from the
    * `anthropic-ratelimit-*` headers of every response (and a 429's `retry-after`); a request the

@@ -74,6 +74,24 @@ class Checkpoint {
   spliced = false;
   /** The stop reason, once a `message_delta` gave it: the message is complete but for `message_stop`. */
   stopReason: string | undefined;
+  /** Characters of text kept for a continuation's prefill. */
+  chars = 0;
+  /** More text than `maxBufferedChars` arrived: the text is no longer kept and cannot be resumed. */
+  overflowed = false;
+
+  constructor(readonly maxBufferedChars: number) {}
+
+  /** Keeps `text` for a continuation, until the cap: then drops all kept text (memory stays bounded). */
+  append(block: Block, text: string): void {
+    if (this.overflowed) return;
+    this.chars += text.length;
+    if (this.chars > this.maxBufferedChars) {
+      this.overflowed = true;
+      for (const b of this.blocks) b.text = '';
+      return;
+    }
+    block.text += text;
+  }
 
   partial(): PartialOutput {
     return {
@@ -87,6 +105,7 @@ class Checkpoint {
   /** Why the message cannot be continued, or undefined when it can. */
   notResumable(thinkingRequested: boolean): string | undefined {
     if (this.stopped) return 'complete';
+    if (this.overflowed) return 'too_long';
     if (thinkingRequested && this.blocks.length > 0) return 'thinking_requested';
     if (this.blocks.some((b) => b.type !== 'text')) {
       const open = this.blocks.find((b) => b.open);
@@ -123,6 +142,8 @@ export function resumableStream(
   requestBody: Record<string, unknown>,
   options: {
     maxResumptions: number;
+    /** Text kept for a continuation's prefill, in characters; a longer message is not resumed. */
+    maxBufferedChars: number;
     resume: Continue;
     onDecision: ResumeListener;
     /** The `error.type` of an exception that broke an attempt. */
@@ -131,7 +152,7 @@ export function resumableStream(
     onEnd: (kind: 'complete' | 'error' | 'cancelled', error?: unknown) => void;
   },
 ): ReadableStream<Uint8Array> {
-  const checkpoint = new Checkpoint();
+  const checkpoint = new Checkpoint(options.maxBufferedChars);
   const thinkingRequested =
     typeof requestBody.thinking === 'object' &&
     requestBody.thinking !== null &&
@@ -188,7 +209,7 @@ export function resumableStream(
         const mapped = splicing ? index + checkpoint.offset : index;
         const delta = value?.delta as { type?: unknown; text?: unknown } | undefined;
         const block = checkpoint.blocks[mapped];
-        if (block !== undefined && typeof delta?.text === 'string') block.text += delta.text;
+        if (block !== undefined && typeof delta?.text === 'string') checkpoint.append(block, delta.text);
         if (splicing && value !== undefined) {
           if (deferred.has(mapped)) {
             if (typeof delta?.text === 'string' && delta.text === '') return;

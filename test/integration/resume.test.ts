@@ -150,6 +150,30 @@ describe('transparent resume', () => {
     expect(fake.requests).toHaveLength(3);
   });
 
+  it('keeps at most maxBufferedChars of text: a longer message is not resumed, and says so', async () => {
+    fake.setScript([{ drop: { afterEvents: 8 } }, null]);
+    const error = await client({ resume: { maxBufferedChars: 5 } })
+      .messages.stream(params)
+      .finalMessage()
+      .catch((e: unknown) => e);
+    const interrupted = findCause(error, StreamInterruptedError);
+    expect(interrupted?.notResumed).toBe('not_resumable:too_long');
+    // The text was dropped when it passed the cap: nothing of it is held any more.
+    expect(interrupted?.partial.text).toBe('');
+    expect(fake.requests).toHaveLength(1);
+
+    // The same cut under the default cap is resumed.
+    fake.reset();
+    fake.setScript([{ drop: { afterEvents: 8 } }, null]);
+    const message = await client().messages.stream(params).finalMessage();
+    expect(message.content[0]?.type === 'text' ? message.content[0].text : '').toBe(TEXT);
+    expect(fake.requests).toHaveLength(2);
+  });
+
+  it('rejects a maxBufferedChars that is not a positive integer', () => {
+    expect(() => createClaudeFetch({ resume: { maxBufferedChars: 0 } })).toThrow(/maxBufferedChars/);
+  });
+
   it('does not resume inside a tool_use block, and says so', async () => {
     const tools = [{ name: 'get_weather', input_schema: { type: 'object' as const, properties: {} } }];
     const uncut = await client({ resume: false }).messages.create({ ...params, tools, stream: true });
