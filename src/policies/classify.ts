@@ -33,7 +33,9 @@ export interface TaxonomyEntry {
  *
  * Rules for responses: a status below 400 is a success. The status decides `retryable` and
  * `countsAsFailure`; the error type is the API's own (read from the body, e.g. `overloaded_error`)
- * or, when the body has none (proxies answer with HTML or nothing), the row's name for the status.
+ * or, when the body has none (proxies answer with HTML or nothing), the status code as a string
+ * (the attempt's `error.type`, as the HTTP semantic conventions say), the row's name only when the
+ * attempt recorded no error type at all.
  * `x-should-retry: true|false` overrides `retryable` either way, never `countsAsFailure`.
  *
  * Rules for thrown errors: the error type picks the row. An API error type thrown after the
