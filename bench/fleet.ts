@@ -42,6 +42,8 @@ interface Row {
   attempts: number;
   recoverMs: number | undefined;
   firstSuccessMs: number | undefined;
+  storeErrors: number;
+  throttleWaits: number;
 }
 
 async function run(variant: string, redisUrl: string | undefined, options = OPTIONS): Promise<Row> {
@@ -84,6 +86,7 @@ async function run(variant: string, redisUrl: string | undefined, options = OPTI
         break;
       }
     }
+    const stats = await fleet.stats();
     const messages = fake.requests.filter((r) => r.path === '/v1/messages');
     const outcomes = new Map<string, number>();
     for (const r of results) outcomes.set(r.errorType ?? 'ok', (outcomes.get(r.errorType ?? 'ok') ?? 0) + 1);
@@ -97,6 +100,8 @@ async function run(variant: string, redisUrl: string | undefined, options = OPTI
       attempts: messages.length,
       recoverMs,
       firstSuccessMs: firstSuccess !== undefined ? firstSuccess.at - recoveredAt : undefined,
+      storeErrors: stats.reduce((n, x) => n + x.storeErrors, 0),
+      throttleWaits: stats.reduce((n, x) => n + x.throttleWaits, 0),
     };
   } finally {
     await fleet.close();
@@ -120,12 +125,12 @@ async function main(): Promise<void> {
       `\n${WORKERS} processes × one request every ${INTERVAL_MS} ms, ${TOTAL_MS / 1000} s; 529 from ${FAIL_FROM_MS / 1000} s for ${FAIL_MS / 1000} s; limit ${LIMIT} requests / ${WINDOW_MS / 1000} s enforced; ${LATENCY_MS} ms latency\n`,
     );
     console.log(
-      '| variant | requests | success | attempts sent during the 529s | 429s received | attempts in all | first success after recovery | time to ≥ 90 % success |',
+      '| variant | requests | success | attempts sent during the 529s | 429s received | attempts in all | first success after recovery | time to ≥ 90 % success | throttle holds | store errors |',
     );
-    console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+    console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
     for (const r of rows) {
       console.log(
-        `| ${r.variant} | ${r.requests} | ${(r.success * 100).toFixed(1)} % | ${r.failingAttempts} | ${r.limited} | ${r.attempts} | ${ms(r.firstSuccessMs)} | ${ms(r.recoverMs)} |`,
+        `| ${r.variant} | ${r.requests} | ${(r.success * 100).toFixed(1)} % | ${r.failingAttempts} | ${r.limited} | ${r.attempts} | ${ms(r.firstSuccessMs)} | ${ms(r.recoverMs)} | ${r.throttleWaits} | ${r.storeErrors} |`,
       );
     }
   } finally {

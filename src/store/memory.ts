@@ -30,6 +30,9 @@ export interface MemoryFleetStoreOptions {
   clock?: Clock;
 }
 
+/** Two observations whose resets are closer than this belong to the same window. */
+const SAME_WINDOW_MS = 1_000;
+
 /** A shared breaker's record (the Redis hash has the same fields). */
 interface BreakerRecord {
   state: 'closed' | 'open' | 'half_open';
@@ -209,14 +212,39 @@ export class MemoryFleetStore implements FleetStore {
     const old = this.#headroom.get(key);
     const live = old !== undefined && old.expiresAt > now ? old : undefined;
     const blockedUntil = Math.max(live?.blockedUntil ?? 0, now + snapshot.blockedForMs);
-    const newer = live === undefined || observedAt >= live.observedAt;
+    if (live !== undefined && observedAt < live.observedAt) {
+      live.blockedUntil = blockedUntil;
+      live.expiresAt = now + this.#ttlMs;
+      return;
+    }
+    const resources: Record<string, { limit?: number; remaining: number; resetInMs: number }> = {};
+    const falls: Record<string, number | undefined> = {};
+    for (const [name, fresh] of Object.entries(snapshot.resources)) {
+      const old = live?.snapshot.resources[name];
+      const oldReset = live !== undefined && old !== undefined ? live.observedAt + old.resetInMs : undefined;
+      if (
+        oldReset !== undefined &&
+        old !== undefined &&
+        Math.abs(observedAt + fresh.resetInMs - oldReset) < SAME_WINDOW_MS
+      ) {
+        // The same window: `remaining` only falls within one, so a higher value is an older
+        // observation that arrived late. The fall is what the server counted of the claims.
+        const fall = Math.max(0, old.remaining - fresh.remaining);
+        resources[name] = fall > 0 ? fresh : { ...old, resetInMs: oldReset - observedAt };
+        falls[name] = fall;
+      } else {
+        resources[name] = fresh;
+      }
+    }
+    const claims = (claimed: number | undefined, fall: number | undefined): number =>
+      fall === undefined ? 0 : Math.max(0, (claimed ?? 0) - fall);
     this.#headroom.set(key, {
-      snapshot: newer ? snapshot : (live?.snapshot ?? snapshot),
-      observedAt: newer ? observedAt : (live?.observedAt ?? observedAt),
+      snapshot: { ...snapshot, resources },
+      observedAt,
       blockedUntil,
       expiresAt: now + this.#ttlMs,
-      requests: newer ? 0 : (live?.requests ?? 0),
-      inputTokens: newer ? 0 : (live?.inputTokens ?? 0),
+      requests: claims(live?.requests, falls.requests),
+      inputTokens: claims(live?.inputTokens, falls.input_tokens),
     });
   }
 

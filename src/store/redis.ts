@@ -156,11 +156,31 @@ return v`;
 /** KEYS: headroom. ARGV: data, ageMs, blockedForMs, ttl. */
 const HEADROOM_PUT = `${NOW}
 local obs = now - tonumber(ARGV[2])
-local oldObs = tonumber(redis.call('HGET', KEYS[1], 'obs') or '-1e15')
-local blocked = math.max(tonumber(redis.call('HGET', KEYS[1], 'blocked') or '0'), now + tonumber(ARGV[3]))
+local r = redis.call('HMGET', KEYS[1], 'data', 'obs', 'blocked', 'cr', 'ci')
+local oldObs = tonumber(r[2] or '-1e15')
+local blocked = math.max(tonumber(r[3] or '0'), now + tonumber(ARGV[3]))
 if obs >= oldObs then
-  redis.call('HSET', KEYS[1], 'data', ARGV[1], 'obs', obs)
-  redis.call('HDEL', KEYS[1], 'cr', 'ci')
+  local fresh = cjson.decode(ARGV[1])
+  local old = {}
+  if r[1] then old = cjson.decode(r[1]) end
+  local falls = {}
+  for name, f in pairs(fresh) do
+    local o = old[name]
+    if o ~= nil and math.abs(obs + f.resetInMs - (oldObs + o.resetInMs)) < 1000 then
+      -- The same window: remaining only falls within one, so a higher value is an older
+      -- observation that arrived late. The fall is what the server counted of the claims.
+      local fall = math.max(0, o.remaining - f.remaining)
+      if fall == 0 then
+        o.resetInMs = oldObs + o.resetInMs - obs
+        fresh[name] = o
+      end
+      falls[name] = fall
+    end
+  end
+  local cr, ci = 0, 0
+  if falls['requests'] ~= nil then cr = math.max(0, tonumber(r[4] or '0') - falls['requests']) end
+  if falls['input_tokens'] ~= nil then ci = math.max(0, tonumber(r[5] or '0') - falls['input_tokens']) end
+  redis.call('HSET', KEYS[1], 'data', cjson.encode(fresh), 'obs', obs, 'cr', cr, 'ci', ci)
 end
 redis.call('HSET', KEYS[1], 'blocked', blocked)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])

@@ -141,10 +141,14 @@ describe('MemoryFleetStore budget, headroom, cache', () => {
       waitMs: 1_000,
       resource: 'requests',
     });
-    // A newer observation counts the claims itself.
+    // A newer observation of the same window: the server counted one of the two claims (remaining
+    // fell by one), the other is still in flight.
     clock.advance(10);
     await store.headroomPut('k', { resources: r(1), ageMs: 0, blockedForMs: 0 });
-    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(true);
+    expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(false);
+    // An older observation arriving late does not raise `remaining` again.
+    await store.headroomPut('k', { resources: r(5), ageMs: 0, blockedForMs: 0 });
+    expect((await store.headroomGet('k'))?.resources.requests?.remaining).toBe(1);
     expect((await store.headroomClaim('k', cost, 'at_reset')).granted).toBe(false);
     // From the reset on, the window is full again.
     clock.advance(1_000);
