@@ -69,6 +69,8 @@ export interface ThrottleWait {
 }
 
 const MINUTE_MS = 60_000;
+/** The precision of the `reset` headers: RFC 3339 times in whole seconds. */
+const RESET_PRECISION_MS = 1_000;
 
 /**
  * Input tokens of a request body, estimated as its UTF-8 bytes / 4 (rounded up). The API counts
@@ -107,7 +109,9 @@ export class Headroom {
         limit: state.limit,
         remaining: state.remaining,
         observedAt: now,
-        resetAt: now + (state.reset ?? 0) * 1000,
+        // The API writes the reset in whole seconds (truncated): the bucket is full only by the
+        // end of that second.
+        resetAt: now + (state.reset ?? 0) * 1000 + RESET_PRECISION_MS,
         used: 0,
       });
     }

@@ -19,19 +19,21 @@ describe('Headroom', () => {
   it('waits for the continuous refill of an empty bucket', () => {
     const h = new Headroom('continuous');
     h.observe(limits(0, 10), 0);
-    // 100 requests come back over 10 s: one every 100 ms.
-    expect(h.waitFor({ inputTokens: 1 }, 0)).toEqual({ ms: 100, resource: 'requests' });
-    expect(h.waitFor({ inputTokens: 1 }, 100).ms).toBe(0);
-    expect(h.available('requests', 5_000)).toBe(50);
+    // 100 requests come back by the reset (10 s, and up to 1 s more: the header's precision): one
+    // every 110 ms.
+    expect(h.waitFor({ inputTokens: 1 }, 0)).toEqual({ ms: 110, resource: 'requests' });
+    expect(h.waitFor({ inputTokens: 1 }, 110).ms).toBe(0);
+    expect(h.available('requests', 5_500)).toBe(50);
     expect(h.available('requests', 20_000)).toBe(100);
   });
 
   it('waits for the reset of a fixed window', () => {
     const h = new Headroom('at_reset');
     h.observe(limits(0, 10), 0);
-    expect(h.waitFor({ inputTokens: 1 }, 0)).toEqual({ ms: 10_000, resource: 'requests' });
-    expect(h.waitFor({ inputTokens: 1 }, 9_999).ms).toBe(1);
-    expect(h.waitFor({ inputTokens: 1 }, 10_000).ms).toBe(0);
+    // The reset header has whole seconds: the window is taken to end at the end of that second.
+    expect(h.waitFor({ inputTokens: 1 }, 0)).toEqual({ ms: 11_000, resource: 'requests' });
+    expect(h.waitFor({ inputTokens: 1 }, 10_999).ms).toBe(1);
+    expect(h.waitFor({ inputTokens: 1 }, 11_000).ms).toBe(0);
   });
 
   it('counts reservations until the next observation replaces them', () => {
@@ -40,7 +42,7 @@ describe('Headroom', () => {
     h.reserve({ inputTokens: 1 });
     expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(0);
     h.reserve({ inputTokens: 1 });
-    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(60_000);
+    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(61_000);
     h.observe(limits(5, 60), 10);
     expect(h.waitFor({ inputTokens: 1 }, 10).ms).toBe(0);
   });
@@ -49,9 +51,9 @@ describe('Headroom', () => {
     const h = new Headroom('at_reset');
     h.observe({ input_tokens: { limit: 10_000, remaining: 300, reset: 30 } }, 0);
     expect(h.waitFor({ inputTokens: 200 }, 0).ms).toBe(0);
-    expect(h.waitFor({ inputTokens: 400 }, 0)).toEqual({ ms: 30_000, resource: 'input_tokens' });
+    expect(h.waitFor({ inputTokens: 400 }, 0)).toEqual({ ms: 31_000, resource: 'input_tokens' });
     // Larger than the whole limit: it waits for a full bucket, not forever.
-    expect(h.waitFor({ inputTokens: 50_000 }, 0).ms).toBe(30_000);
+    expect(h.waitFor({ inputTokens: 50_000 }, 0).ms).toBe(31_000);
   });
 
   it("blocks for a 429's retry-after, and only ever extends the block", () => {
@@ -77,7 +79,7 @@ describe('Headroom', () => {
     const h = new Headroom('at_reset');
     h.observe(limits(1, 60), 0);
     h.reserve({ inputTokens: 1 });
-    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(60_000);
+    expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(61_000);
     h.release({ inputTokens: 1 });
     expect(h.waitFor({ inputTokens: 1 }, 0).ms).toBe(0);
   });
