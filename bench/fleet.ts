@@ -2,9 +2,9 @@
  * Fleet scenario benchmark (`npm run bench:fleet`): 8 worker processes, each the real SDK over
  * `createClaudeFetch` with retries, breakers and the proactive throttle, start one request every 100 ms
  * each (open loop) to one fake region that enforces a rate limit; after a healthy start the region answers
- * 529 to everything for a while, then recovers. Run once with local state only (each process its
- * own breaker, budget and headroom) and once sharing them through Redis (a real `redis-server` on
- * a free port). Prints a Markdown table.
+ * 529 to everything for a while, then recovers. Run with local state only (each process its own
+ * breaker, budget and headroom) and sharing them through Redis (a real `redis-server` on a free
+ * port), each without and with the throttle. Prints a Markdown table.
  *
  * Env: FLEET_WORKERS (8), FLEET_MS (9000: total), FLEET_FAIL_FROM_MS (1500), FLEET_FAIL_MS (3500),
  * FLEET_LIMIT (100 requests per 2 s window), FLEET_INTERVAL_MS (100: each worker starts a request every 100 ms, open loop).
@@ -119,8 +119,9 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     const { throttle: _, ...withoutThrottle } = OPTIONS;
     rows.push(await run('local state, no throttle', undefined, withoutThrottle));
-    rows.push(await run('local state (per process)', undefined));
-    rows.push(await run('shared state (Redis)', redis.url));
+    rows.push(await run('shared state (Redis), no throttle', redis.url, withoutThrottle));
+    rows.push(await run('local state, throttle', undefined));
+    rows.push(await run('shared state (Redis), throttle', redis.url));
     console.log(
       `\n${WORKERS} processes × one request every ${INTERVAL_MS} ms, ${TOTAL_MS / 1000} s; 529 from ${FAIL_FROM_MS / 1000} s for ${FAIL_MS / 1000} s; limit ${LIMIT} requests / ${WINDOW_MS / 1000} s enforced; ${LATENCY_MS} ms latency\n`,
     );
