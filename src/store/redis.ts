@@ -333,7 +333,9 @@ export class RedisFleetStore implements FleetStore {
     arg = '',
     arg2 = '',
   ): Promise<{ view: FleetBreakerView; granted: boolean }> {
-    const hash = `${this.#prefix}breaker:${key}`;
+    // A hash tag: the hash and its probes set are one script's keys, so in a Redis Cluster they
+    // must share a slot.
+    const hash = `${this.#prefix}breaker:{${key.replace(/[{}]/g, '_')}}`;
     const [state, openFor, granted] = await this.#scripts.claudeOtelBreaker(
       hash,
       `${hash}:probes`,
