@@ -142,6 +142,9 @@ const M = {
   resumptions: new Metric(METRICS.RESUMPTIONS),
   cacheLookups: new Metric(METRICS.CACHE_LOOKUPS),
   timeouts: new Metric(METRICS.TIMEOUTS),
+  throttleWaits: new Metric(METRICS.THROTTLE_WAITS),
+  throttleDelay: new Metric(METRICS.THROTTLE_DELAY),
+  storeState: new Metric(METRICS.STORE_STATE),
 };
 
 const MODEL = A.GEN_AI_REQUEST_MODEL.name;
@@ -958,6 +961,53 @@ export function resilienceDashboard(): Dashboard {
         ],
         unit: 'reqps',
         stacked: true,
+        w: 8,
+      }),
+    )
+    .row('Proactive throttle and fleet store')
+    .panel(
+      timeseries({
+        title: 'Throttled requests/s by resource and outcome',
+        description:
+          '`anthropic.client.throttle.waits`: requests the proactive throttle held until the rate-limit headroom came back (`waited`) or answered at once (`rejected`), by the resource that ran out.',
+        targets: [
+          {
+            expr: M.throttleWaits.sumRate([
+              A.ANTHROPIC_THROTTLE_RESOURCE.name,
+              A.ANTHROPIC_THROTTLE_OUTCOME.name,
+            ]),
+            legend: `${legendLabel(A.ANTHROPIC_THROTTLE_RESOURCE.name)} ${legendLabel(A.ANTHROPIC_THROTTLE_OUTCOME.name)}`,
+          },
+        ],
+        unit: 'reqps',
+        stacked: true,
+        w: 8,
+      }),
+    )
+    .panel(
+      timeseries({
+        title: 'Throttle delay p50/p95 by resource',
+        description: '`anthropic.client.throttle.delay`: how long held requests waited before being sent.',
+        targets: [0.5, 0.95].map((q) => ({
+          expr: M.throttleDelay.quantile(q, [A.ANTHROPIC_THROTTLE_RESOURCE.name]),
+          legend: `p${q * 100} ${legendLabel(A.ANTHROPIC_THROTTLE_RESOURCE.name)}`,
+        })),
+        unit: 's',
+        w: 8,
+      }),
+    )
+    .panel(
+      states({
+        title: 'Fleet store',
+        description:
+          '`anthropic.client.store.state`: 1 while the breakers, budget, headroom and cache are shared through the store (Redis), 0 while a process runs on local state because the store failed or was slow.',
+        targets: [{ expr: `min(${M.storeState.select()})`, legend: 'store' }],
+        mappings: [
+          valueMap({
+            '1': { text: 'shared', color: 'green' },
+            '0': { text: 'local only', color: 'orange' },
+          }),
+        ],
         w: 8,
       }),
     );

@@ -88,7 +88,8 @@ describe('dashboards/', () => {
     const declared = new Set((Object.values(METRICS) as MetricSpec[]).map(promName));
     for (const name of used) expect(declared, name).toContain(name);
     // The brief's panels: operations, attempts, latency, TTFC, tokens, cache tokens, headroom; retries,
-    // delay, budget, breaker state and transitions, fallbacks, cache lookups, timeouts, regions, resumptions.
+    // delay, budget, breaker state and transitions, fallbacks, cache lookups, timeouts, regions, resumptions;
+    // the proactive throttle and the fleet store.
     expect(new Set(used)).toEqual(
       new Set(
         [
@@ -110,6 +111,9 @@ describe('dashboards/', () => {
           METRICS.TIMEOUTS,
           METRICS.REGION_HEALTH,
           METRICS.RESUMPTIONS,
+          METRICS.THROTTLE_WAITS,
+          METRICS.THROTTLE_DELAY,
+          METRICS.STORE_STATE,
         ].map((m) => promName(m)),
       ),
     );
