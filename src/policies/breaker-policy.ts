@@ -25,6 +25,33 @@ export interface BreakerPolicyOptions extends BreakerOptions {
 
 const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
+/**
+ * Records a breaker's transition: the transitions counter and the state gauge, which keeps at most
+ * the cardinality guard's number of breaker keys (a key holds the model).
+ */
+export function recordBreakerTransition(
+  telemetry: Telemetry,
+  key: string,
+  from: BreakerState,
+  to: BreakerState,
+): void {
+  telemetry.safely('breaker_metrics', () => {
+    telemetry.instruments.breakerTransitions.add(1, {
+      [A.ANTHROPIC_BREAKER_KEY]: key,
+      [A.ANTHROPIC_BREAKER_FROM]: from,
+      [A.ANTHROPIC_BREAKER_TO]: to,
+    });
+    const entry = telemetry.breakerStates.get(key);
+    if (entry !== undefined) entry.value = STATE_VALUE[to];
+    else if (telemetry.breakerStates.size < MAX_VALUES) {
+      telemetry.breakerStates.set(key, {
+        value: STATE_VALUE[to],
+        attributes: { [A.ANTHROPIC_BREAKER_KEY]: key },
+      });
+    }
+  });
+}
+
 /** Creates the registry (shared by every operation of the client) and its telemetry. */
 export function createBreakers(
   options: BreakerPolicyOptions,
@@ -32,24 +59,7 @@ export function createBreakers(
   telemetry: Telemetry,
 ): BreakerRegistry {
   const registry = new BreakerRegistry(options, clock);
-  registry.onTransition((key, from, to) => {
-    telemetry.safely('breaker_metrics', () => {
-      telemetry.instruments.breakerTransitions.add(1, {
-        [A.ANTHROPIC_BREAKER_KEY]: key,
-        [A.ANTHROPIC_BREAKER_FROM]: from,
-        [A.ANTHROPIC_BREAKER_TO]: to,
-      });
-      const entry = telemetry.breakerStates.get(key);
-      if (entry !== undefined) entry.value = STATE_VALUE[to];
-      // The state gauge gets the cardinality guard's limit on breaker keys (a key holds the model).
-      else if (telemetry.breakerStates.size < MAX_VALUES) {
-        telemetry.breakerStates.set(key, {
-          value: STATE_VALUE[to],
-          attributes: { [A.ANTHROPIC_BREAKER_KEY]: key },
-        });
-      }
-    });
-  });
+  registry.onTransition((key, from, to) => recordBreakerTransition(telemetry, key, from, to));
   return registry;
 }
 

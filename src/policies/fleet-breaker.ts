@@ -22,7 +22,7 @@ import type { FleetBreakerConfig, FleetBreakerView } from '../store/types.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import type { BreakerRegistry, BreakerState } from './breaker.js';
-import { type BreakerPolicyOptions, breakerPolicy } from './breaker-policy.js';
+import { type BreakerPolicyOptions, breakerPolicy, recordBreakerTransition } from './breaker-policy.js';
 import { classify } from './classify.js';
 import { policyResponse } from './errors.js';
 import { classifyHandle } from './retry.js';
@@ -58,8 +58,6 @@ export function fleetBreakerConfig(options: BreakerPolicyOptions, probeTtlMs: nu
     probeTtlMs,
   };
 }
-
-const STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 interface Mirror {
   state: BreakerState;
@@ -112,17 +110,7 @@ export function fleetBreakerPolicy(
       [A.ANTHROPIC_BREAKER_FROM]: from,
       [A.ANTHROPIC_BREAKER_TO]: view.state,
     };
-    telemetry.safely('breaker_metrics', () => {
-      telemetry.instruments.breakerTransitions.add(1, attributes);
-      const entry = telemetry.breakerStates.get(key);
-      if (entry !== undefined) entry.value = STATE_VALUE[view.state];
-      else if (telemetry.breakerStates.size < 1000) {
-        telemetry.breakerStates.set(key, {
-          value: STATE_VALUE[view.state],
-          attributes: { [A.ANTHROPIC_BREAKER_KEY]: key },
-        });
-      }
-    });
+    recordBreakerTransition(telemetry, key, from, view.state);
     if (op !== undefined) decide(op, EVENTS.BREAKER_TRANSITION.name, attributes);
   };
 
