@@ -154,8 +154,13 @@ export function fleetBreakerPolicy(
   };
 
   return async (op, plan, next) => {
-    if (!guard.shared) return local(op, plan, next);
     const key = keyOf({ region: plan.region, model: plan.model });
+    if (!guard.shared) {
+      // Degraded: the local breaker decides, and a read in the background (the guard lets one through
+      // every `retryMs`) tells when the store is back — even when no other policy uses the store.
+      void guard.call('breaker', (store) => store.breakerView(key, config));
+      return local(op, plan, next);
+    }
     const m = mirrorOf(key);
     const now = clock.now();
     if (m.state === 'open' && now < m.openUntil) return reject(op, plan, key, 'open', m.openUntil - now);

@@ -3,7 +3,7 @@
  */
 import type { Clock } from '../policies/types.js';
 import type { Telemetry } from '../telemetry/instruments.js';
-import { StoreGuard, type StoreGuardOptions, type StoreLogger } from './guard.js';
+import { diagLogger, StoreGuard, type StoreGuardOptions, type StoreLogger } from './guard.js';
 import { type FleetStore, positiveNumber } from './types.js';
 
 /** Fleet mode settings (`createClaudeFetch({ store: { store, … } })`). */
@@ -20,7 +20,11 @@ export interface FleetOptions extends StoreGuardOptions {
   probeTtlMs?: number;
   /** Name of the shared retry budget: processes with the same name share it. Default `'retry'`. */
   budgetName?: string;
-  /** Where the store's unavailability and recovery are logged (once each). Default: the OpenTelemetry diag logger. */
+  /**
+   * Also log the store's unavailability and recovery (once each) here; they always go through the
+   * fetch's structured logs (`logger`, OpenTelemetry log records) too. Default: none, or the
+   * OpenTelemetry diag logger when the fetch has no `logger` either.
+   */
   logger?: StoreLogger;
 }
 
@@ -58,7 +62,15 @@ export function resolveFleet(
     throw new TypeError('store.budgetName must be a non-empty string');
   }
   return {
-    guard: new StoreGuard(o.store, telemetry, clock, o, o.logger ?? logger),
+    // The events go through the fetch's structured logs; also to the store's own logger, or to the
+    // OpenTelemetry diag logger when there is no logger at all.
+    guard: new StoreGuard(
+      o.store,
+      telemetry,
+      clock,
+      o,
+      o.logger ?? (logger === undefined ? diagLogger : undefined),
+    ),
     syncMs: positiveNumber('store.syncMs', o.syncMs, 250),
     probeTtlMs: positiveNumber('store.probeTtlMs', o.probeTtlMs, 60_000),
     budgetName,

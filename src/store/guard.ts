@@ -15,22 +15,24 @@
 import { diag } from '@opentelemetry/api';
 import type { Clock } from '../policies/types.js';
 import type { Telemetry } from '../telemetry/instruments.js';
-import { A } from '../telemetry/names.js';
+import { redactSecrets } from '../telemetry/logging.js';
+import { A, LOG_EVENTS, LOG_FIELDS } from '../telemetry/names.js';
 import { type FleetStore, positiveNumber } from './types.js';
 
 /** What the store is used for, on `anthropic.client.store.errors`. */
 export type StoreOperation = 'breaker' | 'budget' | 'headroom' | 'cache';
 
 /**
- * Where the guard logs (pino's shape, so the fetch's `logger` fits): the OpenTelemetry diag logger
- * by default.
+ * A second place the guard logs its two events (pino's shape). Besides it, the events always go
+ * through the fetch's structured logs (the `logger` option and OpenTelemetry log records).
  */
 export interface StoreLogger {
   warn(obj: Record<string, unknown>, msg?: string): void;
   info(obj: Record<string, unknown>, msg?: string): void;
 }
 
-const diagLogger: StoreLogger = {
+/** Where the events also go when the fetch has no `logger` and the store none of its own. */
+export const diagLogger: StoreLogger = {
   warn: (_obj, msg) => diag.warn(msg ?? ''),
   info: (_obj, msg) => diag.info(msg ?? ''),
 };
@@ -51,7 +53,7 @@ export class StoreGuard {
   readonly #clock: Clock;
   readonly #timeoutMs: number;
   readonly #retryMs: number;
-  readonly #log: StoreLogger;
+  readonly #log: StoreLogger | undefined;
   #degraded = false;
   /** Bumped when the guard degrades: only calls started since then can tell it recovered. */
   #epoch = 0;
@@ -67,7 +69,7 @@ export class StoreGuard {
     telemetry: Telemetry,
     clock: Clock,
     options: StoreGuardOptions = {},
-    log: StoreLogger = diagLogger,
+    log?: StoreLogger,
   ) {
     this.store = store;
     this.#telemetry = telemetry;
@@ -134,10 +136,14 @@ export class StoreGuard {
     this.#gauge.value = 1;
     if (!this.#logged) return;
     this.#logged = false;
+    const kind = this.store.kind;
+    this.#telemetry.log.emit(LOG_EVENTS.STORE_RECOVERED, undefined, () => ({
+      [LOG_FIELDS.STORE_KIND.name]: kind,
+    }));
     this.#telemetry.safely('store_log', () =>
-      this.#log.info(
-        { event: 'anthropic.store.recovered', store: this.store.kind },
-        `claude-otel-middleware: fleet store (${this.store.kind}) is back; shared state in use`,
+      this.#log?.info(
+        { event: LOG_EVENTS.STORE_RECOVERED.name, store: kind },
+        `claude-otel-middleware: fleet store (${kind}) is back; shared state in use`,
       ),
     );
   }
@@ -155,11 +161,17 @@ export class StoreGuard {
     if (now - this.#loggedAt < LOG_EVERY_MS) return;
     this.#loggedAt = now;
     this.#logged = true;
-    const reason = error instanceof Error ? error.message : String(error);
+    const reason = redactSecrets(error instanceof Error ? error.message : String(error));
+    const kind = this.store.kind;
+    this.#telemetry.log.emit(LOG_EVENTS.STORE_DEGRADED, undefined, () => ({
+      [LOG_FIELDS.STORE_KIND.name]: kind,
+      [A.ANTHROPIC_STORE_OPERATION]: operation,
+      [LOG_FIELDS.EXCEPTION_MESSAGE.name]: reason,
+    }));
     this.#telemetry.safely('store_log', () =>
-      this.#log.warn(
-        { event: 'anthropic.store.degraded', store: this.store.kind, operation, reason },
-        `claude-otel-middleware: fleet store (${this.store.kind}) unavailable (${operation}: ${reason}); using local state until it answers again`,
+      this.#log?.warn(
+        { event: LOG_EVENTS.STORE_DEGRADED.name, store: kind, operation, reason },
+        `claude-otel-middleware: fleet store (${kind}) unavailable (${operation}: ${reason}); using local state until it answers again`,
       ),
     );
   }

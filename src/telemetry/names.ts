@@ -777,6 +777,11 @@ export const LOG_FIELDS = {
     type: 'int',
     brief: 'On `anthropic.log.suppressed`: how many of those events were dropped since the last summary.',
   },
+  STORE_KIND: {
+    name: 'anthropic.store.kind',
+    type: 'string',
+    brief: 'Fleet store events: the kind of store (`redis`, `memory`).',
+  },
 } as const satisfies Record<string, LogFieldSpec>;
 
 /** One log event's declaration. */
@@ -924,5 +929,26 @@ export const LOG_EVENTS = {
     brief:
       'Summary of the events of one name dropped by the log rate limit (at most one per event name per `summaryIntervalMs`).',
     fields: [LOG_FIELDS.SUPPRESSED_EVENT.name, LOG_FIELDS.SUPPRESSED.name],
+  },
+  STORE_DEGRADED: {
+    name: 'anthropic.store.degraded',
+    level: 'warn',
+    span: 'none',
+    message: 'Fleet store unavailable: using local state until it answers again',
+    brief:
+      'The fleet store failed or was slow; the policies go on with local state (logged once per outage, at most once a minute).',
+    fields: [
+      LOG_FIELDS.STORE_KIND.name,
+      ATTRIBUTES.ANTHROPIC_STORE_OPERATION.name,
+      LOG_FIELDS.EXCEPTION_MESSAGE.name,
+    ],
+  },
+  STORE_RECOVERED: {
+    name: 'anthropic.store.recovered',
+    level: 'info',
+    span: 'none',
+    message: 'Fleet store is back: shared state in use',
+    brief: 'The fleet store answers again after an outage that was logged.',
+    fields: [LOG_FIELDS.STORE_KIND.name],
   },
 } as const satisfies Record<string, LogEventSpec>;

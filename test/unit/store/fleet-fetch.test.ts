@@ -12,6 +12,11 @@ import type { FleetStore } from '../../../src/store/types.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 import { explicitOtel, settle } from '../../helpers/otel.js';
 
+const explicitProviders = () => {
+  const otel = explicitOtel();
+  return { tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider };
+};
+
 const OK = JSON.stringify({
   id: 'msg_1',
   type: 'message',
@@ -106,5 +111,57 @@ describe('fleet mode in createClaudeFetch', () => {
     const refused = await a.call();
     expect(a.calls()).toBe(calls);
     expect(claudeOtelErrorOf(refused.response)?.type).toBe('circuit_open');
+  });
+
+  it("logs the store's outage once and its recovery through the fetch's logger, as declared events (breaker only)", async () => {
+    let down = true;
+    const flaky = new Proxy(new MemoryFleetStore(), {
+      get(target, name, receiver) {
+        const value = Reflect.get(target, name, receiver);
+        if (typeof value !== 'function' || name === 'constructor') return value;
+        return (...args: unknown[]) =>
+          down
+            ? Promise.reject(new Error('connect ECONNREFUSED redis://:sk-ant-api03-LEAKED@cache:6379'))
+            : (value as (...a: unknown[]) => unknown).apply(target, args);
+      },
+    });
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = {
+      debug() {},
+      info: (obj: Record<string, unknown>) => lines.push(obj),
+      warn: (obj: Record<string, unknown>) => lines.push(obj),
+      error: (obj: Record<string, unknown>) => lines.push(obj),
+    };
+    const clock = new FakeClock(0);
+    const claudeFetch = createClaudeFetch({
+      fetch: (async () => ok()) as typeof globalThis.fetch,
+      ...explicitProviders(),
+      clock,
+      logger,
+      breaker: true,
+      store: { store: flaky, retryMs: 1_000 },
+    });
+    const call = async () => {
+      const response = await claudeFetch('https://api.anthropic.com/v1/messages', {
+        method: 'POST',
+        body: BODY,
+      });
+      await response.text();
+      await settle();
+    };
+    for (let i = 0; i < 5; i++) await call();
+    const events = () => lines.filter((l) => String(l.event).startsWith('anthropic.store.'));
+    expect(events()).toEqual([
+      {
+        event: 'anthropic.store.degraded',
+        'anthropic.store.kind': 'memory',
+        'anthropic.store.operation': expect.any(String),
+        'exception.message': 'connect ECONNREFUSED redis://[REDACTED]@cache:6379',
+      },
+    ]);
+    down = false;
+    clock.advance(1_000);
+    for (let i = 0; i < 3; i++) await call();
+    expect(events().map((l) => l.event)).toEqual(['anthropic.store.degraded', 'anthropic.store.recovered']);
   });
 });
