@@ -98,6 +98,12 @@ interface Tap {
   observed: ReadableStream<Uint8Array> | null | undefined;
   /** The body `observed` was made from. */
   source: ReadableStream<Uint8Array> | null | undefined;
+  /**
+   * Set when a body reader (`json()`, …) reads the observed body: that reader records from its
+   * result and ends the span, so the observer neither keeps the chunks nor parses them a second
+   * time. (A separate object: the observer must not hold the tap, which holds the body.)
+   */
+  readonly reader: { reading: boolean };
 }
 
 const taps = new WeakMap<object, Tap>();
@@ -161,7 +167,7 @@ function tappedBody(target: Response, tap: Tap): ReadableStream<Uint8Array> | nu
   if (tap.observed === undefined) {
     abandoned.unregister(tap.rec);
     tap.source = body;
-    tap.observed = body === null ? null : observeJsonBody(tap.rec, tap.req, body, tap.isJson);
+    tap.observed = body === null ? null : observeJsonBody(tap.rec, tap.req, body, tap.isJson, tap.reader);
     if (body === null) tap.rec.end('ok');
   } else if (body !== tap.source) {
     // `clone()` replaced the body by a branch of the observed one (its `tee()` goes through the observer).
@@ -188,6 +194,8 @@ const handler: ProxyHandler<Response> = {
             // any) ends the span.
             if (target.bodyUsed || target.body?.locked === true) return (read as Reader).call(target);
             abandoned.unregister(tap.rec);
+            // `body` was taken but not read (the SDK does so before `json()`): the reader reads it.
+            if (tap.observed != null) tap.reader.reading = true;
             return settle(tap, (read as Reader).call(target), record);
           };
         }
@@ -210,26 +218,37 @@ export function tapResponse(
   response: Response,
   isJson: boolean,
 ): Response {
-  taps.set(response, { rec, req, isJson, observed: undefined, source: undefined });
+  taps.set(response, {
+    rec,
+    req,
+    isJson,
+    observed: undefined,
+    source: undefined,
+    reader: { reading: false },
+  });
   const proxy = new Proxy(response, handler);
   abandoned.register(proxy, rec, rec);
   rec.addCleanup(() => abandoned.unregister(rec));
   return proxy;
 }
 
-/** A successful body read through `body`: passed through, its JSON parsed at the end for usage. */
+/**
+ * A successful body read through `body`: passed through, its JSON parsed at the end for usage
+ * (unless a body reader reads it: that one records and ends the span).
+ */
 function observeJsonBody(
   rec: AttemptRecorder,
   req: ClaudeRequest,
   body: ReadableStream<Uint8Array>,
   isJson: boolean,
+  reader: { readonly reading: boolean },
 ): ReadableStream<Uint8Array> {
   const keep = isJson && req.operation === 'chat';
   const chunks: Uint8Array[] = [];
   let size = 0;
   return observeBody(body, req.signal, {
     onChunk(chunk) {
-      if (!keep || size > MAX_OBSERVED_JSON) return;
+      if (!keep || reader.reading || size > MAX_OBSERVED_JSON) return;
       chunks.push(chunk);
       size += chunk.byteLength;
     },
@@ -238,6 +257,7 @@ function observeJsonBody(
         failBody(rec, req, end.error);
         return;
       }
+      if (end.kind === 'complete' && reader.reading) return;
       if (end.kind === 'complete' && keep && size <= MAX_OBSERVED_JSON) {
         rec.env.telemetry.safely('read_body', () =>
           recordText(rec, req, decoder.decode(concatBytes(chunks)), true),
