@@ -34,6 +34,19 @@ const KNOWN_EVENTS = [
 
 const lineDecoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: false });
 
+/**
+ * `indexOf` for the `\r` check of whole chunks: Node's `Buffer#indexOf` (memchr) scans a 64 KB
+ * chunk some 20 times faster than `Uint8Array#indexOf`, and accepts any `Uint8Array`.
+ */
+const scan: (this: Uint8Array, value: number) => number =
+  (globalThis as { Buffer?: { prototype: { indexOf: (this: Uint8Array, value: number) => number } } }).Buffer
+    ?.prototype.indexOf ?? Uint8Array.prototype.indexOf;
+
+/** The frame most events of a stream have: `event: content_block_delta\ndata: {…}\n\n`. */
+const DELTA = 'content_block_delta';
+const DELTA_LINE = new TextEncoder().encode(`event: ${DELTA}`);
+const DATA_PREFIX = new TextEncoder().encode('data: ');
+
 /** The text of `buf[s, e)`, with the Anthropic event names returned as constants (no allocation). */
 function nameOf(buf: Uint8Array, s: number, e: number): string {
   const length = e - s;
@@ -79,7 +92,7 @@ export class SseParser {
       this.pushText(this.decoder.decode(chunk, { stream: true }));
       return;
     }
-    if (chunk.indexOf(13) !== -1) {
+    if (scan.call(chunk, 13) !== -1) {
       // Hand what is pending to the text parser, which handles `\r` and `\r\n` across chunks.
       this.textMode = true;
       this.pendingBytes.push(chunk);
@@ -89,25 +102,54 @@ export class SseParser {
       return;
     }
     let start = 0;
-    let end = chunk.indexOf(10);
-    if (end === -1) {
-      if (chunk.byteLength > 0) this.pendingBytes.push(chunk);
-      return;
-    }
     if (this.pendingBytes.length > 0) {
+      const end = chunk.indexOf(10);
+      if (end === -1) {
+        if (chunk.byteLength > 0) this.pendingBytes.push(chunk);
+        return;
+      }
       this.pendingBytes.push(chunk.subarray(0, end));
       const line = concatBytes(this.pendingBytes);
       this.pendingBytes = [];
       this.byteLine(line, 0, line.byteLength);
       start = end + 1;
-      end = chunk.indexOf(10, start);
     }
-    while (end !== -1) {
+    const n = chunk.byteLength;
+    while (start < n) {
+      if (this.event === undefined && !this.hasData) {
+        const next = this.deltaEvent(chunk, start);
+        if (next !== -1) {
+          start = next;
+          continue;
+        }
+      }
+      const end = chunk.indexOf(10, start);
+      if (end === -1) break;
       this.byteLine(chunk, start, end);
       start = end + 1;
-      end = chunk.indexOf(10, start);
     }
-    if (start < chunk.byteLength) this.pendingBytes.push(chunk.subarray(start));
+    if (start < n) this.pendingBytes.push(chunk.subarray(start));
+  }
+
+  /**
+   * The fast path of the canonical Anthropic frame `event: content_block_delta\ndata: …\n\n`, whole in
+   * `buf` from `start`, between events: dispatched as the line parser would, without cutting and
+   * inspecting its lines one by one. Returns where the next event starts, or -1 (nothing consumed)
+   * when the bytes there are not that whole frame.
+   */
+  private deltaEvent(buf: Uint8Array, start: number): number {
+    const lineEnd = start + DELTA_LINE.length;
+    const dataStart = lineEnd + 1 + DATA_PREFIX.length;
+    if (dataStart > buf.byteLength || buf[lineEnd] !== 10) return -1;
+    for (let i = 0; i < DELTA_LINE.length; i++) if (buf[start + i] !== DELTA_LINE[i]) return -1;
+    for (let i = 0; i < DATA_PREFIX.length; i++) if (buf[lineEnd + 1 + i] !== DATA_PREFIX[i]) return -1;
+    const dataEnd = buf.indexOf(10, dataStart);
+    if (dataEnd === -1 || buf[dataEnd + 1] !== 10) return -1;
+    const keep = this.wantData(DELTA);
+    const data = keep ? lineDecoder.decode(buf.subarray(dataStart, dataEnd)) : undefined;
+    this.eventCount++;
+    this.listener(DELTA, data);
+    return dataEnd + 2;
   }
 
   private byteLine(buf: Uint8Array, start: number, end: number): void {
@@ -201,7 +243,7 @@ export class SseParser {
 
   private resetEvent(): void {
     this.event = undefined;
-    this.data = [];
+    if (this.data.length > 0) this.data = [];
     this.hasData = false;
     this.keep = true;
   }

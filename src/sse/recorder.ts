@@ -71,7 +71,12 @@ export function observeStream(
     onChunk(chunk) {
       onChunk();
       bytes += chunk.byteLength;
-      telemetry.safely('sse_parse', () => parser.push(chunk));
+      // `telemetry.safely` without a closure per chunk.
+      try {
+        parser.push(chunk);
+      } catch (error) {
+        telemetry.failed('sse_parse', error);
+      }
     },
     onEnd(end: BodyEnd) {
       const extra: Attributes = {
