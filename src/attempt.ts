@@ -28,7 +28,7 @@ import {
 } from './recorder.js';
 import { type ClaudeRequest, redactUrl } from './request.js';
 import { observeStream } from './sse/recorder.js';
-import { parseRateLimits, parseRetryAfter, parseShouldRetry } from './telemetry/headers.js';
+import { parseRateLimits, parseRetryAfter, parseShouldRetry, pickHeaders } from './telemetry/headers.js';
 import { A, RATELIMIT_FIELDS, RATELIMIT_RESOURCES } from './telemetry/names.js';
 
 export type { AttemptEnv, AttemptHandle, AttemptPlan, AttemptResult } from './recorder.js';
@@ -44,6 +44,13 @@ export function suppressTracing(ctx: Context): Context {
 const headerSetter = {
   set(carrier: Headers, key: string, value: string): void {
     carrier.set(key, value);
+  },
+};
+
+/** Sets a header of a plain copy whose names are in lower case (replacing, as `Headers#set` does). */
+const recordSetter = {
+  set(carrier: Record<string, string>, key: string, value: string): void {
+    carrier[key.toLowerCase()] = value;
   },
 };
 
@@ -104,7 +111,7 @@ const RATELIMIT_KEYS = RATELIMIT_RESOURCES.map((resource) => ({
 }));
 
 function recordResponseHeaders(rec: AttemptRecorder, response: Response): void {
-  const headers = response.headers;
+  const headers = pickHeaders(response.headers);
   const attributes: Attributes = { [A.HTTP_RESPONSE_STATUS_CODE]: response.status };
   const requestId = headers.get('request-id');
   if (requestId !== null && requestId.length <= 128) {
@@ -174,16 +181,29 @@ export async function sendAttempt(
   parent: Context,
 ): Promise<AttemptHandle> {
   const rec = startAttempt(env, req, plan, parent);
-  const { telemetry, span } = { telemetry: env.telemetry, span: rec.span };
+  const telemetry = env.telemetry;
+  const span = rec.span;
   const info: AttemptInfo = { request: req, resendCount: plan.resendCount, region: plan.region };
   const spanContext = trace.setSpan(parent, span);
   const attemptSpan = trace.isSpanContextValid(span.spanContext()) ? span.spanContext() : undefined;
   let headers = req.headers;
   if (attemptSpan !== undefined) {
     // The attempt span's context replaces the call span's `traceparent` the SDK put there.
-    const target = new Headers(req.headers);
-    telemetry.safely('inject', () => propagation.inject(spanContext, target, headerSetter));
-    headers = target;
+    if (headers instanceof Headers && !headers.has('set-cookie')) {
+      // A plain copy (lower-case names, as `forEach` gives them): fetch validates the names and
+      // values once when it builds the request, not a second time for a `Headers` copy. (Only
+      // `set-cookie` comes out of `forEach` as several entries.)
+      const target: Record<string, string> = {};
+      headers.forEach((value, name) => {
+        target[name] = value;
+      });
+      telemetry.safely('inject', () => propagation.inject(spanContext, target, recordSetter));
+      headers = target;
+    } else {
+      const target = new Headers(headers);
+      telemetry.safely('inject', () => propagation.inject(spanContext, target, headerSetter));
+      headers = target;
+    }
   }
   if (env.requestHook) {
     const hook = env.requestHook;

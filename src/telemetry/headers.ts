@@ -4,6 +4,11 @@
  */
 import { RATELIMIT_RESOURCES, type RateLimitResource } from './names.js';
 
+/** What the parsers read: a `Headers`, or the headers {@link pickHeaders} picked. */
+export interface HeaderSource {
+  get(name: string): string | null;
+}
+
 /** Server waits longer than this (one day) are treated as absurd and ignored. */
 const MAX_RETRY_AFTER_S = 86_400;
 
@@ -38,7 +43,7 @@ export function parseNonNegative(raw: string | null | undefined): number | undef
  * Seconds the server asked to wait: `retry-after-ms` first, then `retry-after` as seconds or as an
  * HTTP date (relative to `nowMs`; a date in the past gives 0). Values over a day are ignored.
  */
-export function parseRetryAfter(headers: Headers, nowMs: number): number | undefined {
+export function parseRetryAfter(headers: HeaderSource, nowMs: number): number | undefined {
   const ms = parseNonNegative(headers.get('retry-after-ms'));
   if (ms !== undefined && ms / 1000 <= MAX_RETRY_AFTER_S) return ms / 1000;
   const raw = headers.get('retry-after');
@@ -54,7 +59,7 @@ export function parseRetryAfter(headers: Headers, nowMs: number): number | undef
 }
 
 /** `x-should-retry: true|false`, else `undefined`. */
-export function parseShouldRetry(headers: Headers): boolean | undefined {
+export function parseShouldRetry(headers: HeaderSource): boolean | undefined {
   const raw = firstValue(headers.get('x-should-retry'));
   if (raw === 'true') return true;
   if (raw === 'false') return false;
@@ -78,6 +83,27 @@ const HEADER_NAMES = RATELIMIT_RESOURCES.map((resource) => {
 /** Reset times parsed lately: consecutive responses usually repeat them. */
 const parsedTimes = new Map<string, number>();
 
+/** Every header the parsers of this module and the attempt read. */
+const READ_HEADERS = new Set([
+  'request-id',
+  'retry-after',
+  'retry-after-ms',
+  'x-should-retry',
+  ...HEADER_NAMES.flatMap((names) => [names.limit, names.remaining, names.reset]),
+]);
+
+/**
+ * The response headers an attempt reads, picked in one pass (`forEach` gives the names in lower
+ * case and the values as `get` does): cheaper than a `get` per name, most of which miss.
+ */
+export function pickHeaders(headers: Headers): HeaderSource {
+  const picked = new Map<string, string>();
+  headers.forEach((value, name) => {
+    if (READ_HEADERS.has(name)) picked.set(name, value);
+  });
+  return { get: (name) => picked.get(name) ?? null };
+}
+
 /** An RFC 3339 time in ms, or NaN. */
 function parseTime(raw: string): number {
   const cached = parsedTimes.get(raw);
@@ -89,7 +115,7 @@ function parseTime(raw: string): number {
 }
 
 export function parseRateLimits(
-  headers: Headers,
+  headers: HeaderSource,
   nowMs: number,
 ): Partial<Record<RateLimitResource, RateLimitState>> {
   const out: Partial<Record<RateLimitResource, RateLimitState>> = {};
