@@ -265,6 +265,7 @@ function observeJsonBody(
       }
       rec.end(rec.errorType !== undefined ? 'error' : end.kind === 'complete' ? 'ok' : 'cancelled');
     },
+    released: () => reader.reading,
   });
 }
 

@@ -23,6 +23,12 @@ export interface BodyObserver {
   onChunk(chunk: Uint8Array): void;
   /** Called once, when the body ended in any way. */
   onEnd(end: BodyEnd): void;
+  /**
+   * Asked when a reader is taken: true when someone else reports how the body ends (a body reader
+   * such as `json()` that records its result). The observer is then released without `onEnd`, and
+   * the reader is the native one (no per-read wrapping).
+   */
+  released?(): boolean;
 }
 
 /** Ends an observer once; the abort listener and the GC hook are released with it. */
@@ -35,6 +41,12 @@ class EndOnce {
     this.ended = true;
     this.cleanup();
     this.observer.onEnd(end);
+  }
+  /** Stops observing without reporting an end (someone else reports it). */
+  release(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.cleanup();
   }
 }
 
@@ -116,7 +128,12 @@ function tapInPlace(
   // Own properties on the instance shadow the prototype's methods.
   const target = body as unknown as Record<string | symbol, unknown>;
   target.getReader = function (this: ReadableStream<Uint8Array>, options?: { mode?: 'byob' }) {
-    return observeReader(proto.getReader.call(this, options as undefined) as Reader);
+    const reader = proto.getReader.call(this, options as undefined) as Reader;
+    if (!once.ended && observer.released?.() === true) {
+      once.release();
+      return reader;
+    }
+    return observeReader(reader);
   };
   target.cancel = function (this: ReadableStream<Uint8Array>, reason?: unknown) {
     once.end({ kind: 'cancelled', reason });
