@@ -39,7 +39,7 @@ import {
   reasonPhrase,
 } from '../testing/content.js';
 import { derivedId } from '../testing/rng.js';
-import { startFakeClaude } from '../testing/server.js';
+import { listen, startFakeClaude } from '../testing/server.js';
 import { midUtf8Offset, sseFrame } from '../testing/sse.js';
 import type { Fault } from '../testing/types.js';
 import {
@@ -280,26 +280,10 @@ async function startProxy(
       } else res.destroy();
     });
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (_error, socket) => socket.destroy());
-  const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', noop);
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
+  const { url } = await listen(server, sockets, options.host ?? '127.0.0.1', options.port);
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     close(): Promise<void> {
       closing ??= new Promise<void>((resolve) => {
         shutdown.abort();

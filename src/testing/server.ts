@@ -5,7 +5,13 @@
 
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -658,24 +664,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       }
     });
   });
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('error', noop);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  server.on('clientError', (_error, socket) => socket.destroy());
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', noop);
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : (options.port ?? 0);
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { port, url } = await listen(server, sockets, host, options.port);
 
   let closing: Promise<void> | undefined;
   return {
@@ -723,4 +712,33 @@ function dropConnection(res: ServerResponse, partial?: Buffer): void {
   // `end()` uncorks and flushes what `res` wrote (Node corks chunked writes until next tick).
   socket.once('finish', () => socket.destroy());
   socket.end();
+}
+
+/**
+ * Starts `server` on `host:port` (0: any free port), keeping its open sockets in `sockets` (so that
+ * close can destroy them) and ignoring socket and client errors; rejects when it cannot listen.
+ */
+export async function listen(
+  server: Server,
+  sockets: Set<Socket>,
+  host: string,
+  port = 0,
+): Promise<{ port: number; url: string }> {
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', noop);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  server.on('clientError', (_error, socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', noop);
+  const address = server.address();
+  const bound = typeof address === 'object' && address !== null ? address.port : port;
+  return { port: bound, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
 }
