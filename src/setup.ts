@@ -7,6 +7,7 @@
  * peer dependency: `npm install @opentelemetry/sdk-node`).
  */
 import { basename, extname } from 'node:path';
+import * as api from '@opentelemetry/api';
 import { type Attributes, diag } from '@opentelemetry/api';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
 
@@ -119,8 +120,9 @@ export function setup(options: SetupOptions = {}): OtelHandle {
   const handle: OtelHandle = {
     forceFlush: () => flushAll(),
     shutdown: () => {
-      stopped ??= flushAll()
-        .then(() => sdk.shutdown())
+      // The providers' shutdown exports what they still hold.
+      stopped ??= sdk
+        .shutdown()
         .catch((error: unknown) =>
           diag.error('claude-otel-middleware: OpenTelemetry SDK shutdown failed', error),
         )
@@ -135,7 +137,6 @@ export function setup(options: SetupOptions = {}): OtelHandle {
 }
 
 async function flushAll(): Promise<void> {
-  const api = await import('@opentelemetry/api');
   const providers: unknown[] = [api.trace.getTracerProvider(), api.metrics.getMeterProvider()];
   if ('logs' in api && api.logs) providers.push(api.logs.getLoggerProvider());
   await Promise.all(
