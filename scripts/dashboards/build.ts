@@ -117,6 +117,14 @@ class Metric {
   quantile(q: number, by: readonly string[], matchers: readonly Matcher[] = []): string {
     return `histogram_quantile(${q}, ${sumBy(['le', ...by.map((a) => this.label(a))], this.rate(matchers, '_bucket'))})`;
   }
+
+  /** One target per quantile, split by `attribute`, with legends such as `p95 {{label}}`. */
+  percentiles(qs: readonly number[], attribute: string): Array<{ expr: string; legend: string }> {
+    return qs.map((q) => ({
+      expr: this.quantile(q, [attribute]),
+      legend: `p${q * 100} ${legendLabel(attribute)}`,
+    }));
+  }
 }
 
 function sumBy(labels: readonly string[], expr: string): string {
@@ -578,10 +586,7 @@ export function overviewDashboard(): Dashboard {
         title: 'Operation latency p50 / p95 / p99 by model',
         description:
           '`gen_ai.client.operation.duration`: one call of the fetch, all attempts and waits, until the body was read.',
-        targets: [0.5, 0.95, 0.99].map((q) => ({
-          expr: ops.quantile(q, [MODEL]),
-          legend: `p${q * 100} ${legendLabel(MODEL)}`,
-        })),
+        targets: ops.percentiles([0.5, 0.95, 0.99], MODEL),
         unit: 's',
         w: 12,
         links: modelLinks,
@@ -592,10 +597,7 @@ export function overviewDashboard(): Dashboard {
         title: 'Attempt latency p50 / p95 / p99 by model',
         description:
           '`anthropic.client.attempt.duration`: one HTTP attempt, from sending to the end of its body.',
-        targets: [0.5, 0.95, 0.99].map((q) => ({
-          expr: M.attemptDuration.quantile(q, [MODEL]),
-          legend: `p${q * 100} ${legendLabel(MODEL)}`,
-        })),
+        targets: M.attemptDuration.percentiles([0.5, 0.95, 0.99], MODEL),
         unit: 's',
         w: 12,
         links: modelLinks,
@@ -606,10 +608,7 @@ export function overviewDashboard(): Dashboard {
         title: 'Time to first chunk p50 / p95 / p99 by model',
         description:
           'Streams: `gen_ai.client.operation.time_to_first_chunk`, from the start of the operation to the first `content_block_delta`.',
-        targets: [0.5, 0.95, 0.99].map((q) => ({
-          expr: M.firstChunk.quantile(q, [MODEL]),
-          legend: `p${q * 100} ${legendLabel(MODEL)}`,
-        })),
+        targets: M.firstChunk.percentiles([0.5, 0.95, 0.99], MODEL),
         unit: 's',
         w: 24,
         links: modelLinks,
@@ -774,10 +773,7 @@ export function resilienceDashboard(): Dashboard {
         title: 'Retry delay p50 / p95 by source',
         description:
           '`anthropic.client.retry.delay`: the wait before each retry, from `retry_after` (the server) or `backoff`.',
-        targets: [0.5, 0.95].map((q) => ({
-          expr: M.retryDelay.quantile(q, [A.ANTHROPIC_RETRY_SOURCE.name]),
-          legend: `p${q * 100} ${legendLabel(A.ANTHROPIC_RETRY_SOURCE.name)}`,
-        })),
+        targets: M.retryDelay.percentiles([0.5, 0.95], A.ANTHROPIC_RETRY_SOURCE.name),
         unit: 's',
         w: 12,
       }),
@@ -988,10 +984,7 @@ export function resilienceDashboard(): Dashboard {
       timeseries({
         title: 'Throttle delay p50/p95 by resource',
         description: '`anthropic.client.throttle.delay`: how long held requests waited before being sent.',
-        targets: [0.5, 0.95].map((q) => ({
-          expr: M.throttleDelay.quantile(q, [A.ANTHROPIC_THROTTLE_RESOURCE.name]),
-          legend: `p${q * 100} ${legendLabel(A.ANTHROPIC_THROTTLE_RESOURCE.name)}`,
-        })),
+        targets: M.throttleDelay.percentiles([0.5, 0.95], A.ANTHROPIC_THROTTLE_RESOURCE.name),
         unit: 's',
         w: 8,
       }),
