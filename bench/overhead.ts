@@ -13,7 +13,16 @@ import { context, createNoopMeter, metrics, ProxyTracerProvider, trace } from '@
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { CountingExporter, consume, measure, median, Reader, type Sample, startFake } from './shared.js';
+import {
+  CountingExporter,
+  consume,
+  measure,
+  median,
+  Reader,
+  retainedBytes,
+  type Sample,
+  startFake,
+} from './shared.js';
 
 // The built package, as users run it (`npm run bench` builds first): the TypeScript loader's helpers
 // would otherwise be measured as the library's cost. Typed from the sources.
@@ -219,14 +228,7 @@ async function rssGrowth(
   });
   // Warm up the client's connection and code paths on a small request first.
   await (await f(url.replace('/v1/messages', '/v1/models'), { headers })).json();
-  // Retained memory: JS heap plus array buffers, sampled after a full GC, so garbage that the GC
-  // has yet to collect does not count (RSS, reported too, counts it).
-  const retained = (): number => {
-    globalThis.gc?.();
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const baseRetained = retained();
+  const baseRetained = retainedBytes();
   const base = process.memoryUsage().rss;
   let peak = base;
   const samples: number[] = [];
@@ -240,7 +242,7 @@ async function rssGrowth(
     if (done) break;
     bytes += value.byteLength;
     if (++chunks % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
-    if (chunks % 256 === 0) samples.push(retained() - baseRetained);
+    if (chunks % 256 === 0) samples.push(retainedBytes() - baseRetained);
   }
   peak = Math.max(peak, process.memoryUsage().rss);
   // The median sample: buffering by the fetch would grow steadily; socket backlog while the GC

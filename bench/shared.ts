@@ -99,3 +99,13 @@ export async function consume(response: Response): Promise<number> {
     chars += decoder.decode(value, { stream: true }).length;
   }
 }
+
+/**
+ * Retained memory: JS heap plus array buffers, sampled after a full GC (with `--expose-gc`), so
+ * garbage the GC has yet to collect does not count (RSS counts it).
+ */
+export function retainedBytes(): number {
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}

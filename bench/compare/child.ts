@@ -19,7 +19,7 @@ import {
 import type { Fault } from '../../src/testing/index.js';
 import { scaledClock } from '../resilience/harness.js';
 import { REQUEST_MODEL } from '../resilience/scenarios.js';
-import { CountingExporter, measure, median, Reader } from '../shared.js';
+import { CountingExporter, measure, median, Reader, retainedBytes } from '../shared.js';
 import type { Capture, CapturedSpan, Phase, PhaseCapture } from './coverage.js';
 import { setupVariant, VARIANTS, type VariantName } from './variants.js';
 
@@ -124,12 +124,7 @@ async function memory(url: string): Promise<void> {
   const client = runtime.client(url);
   // Warm up the connection and the code paths on a small request first.
   await runtime.run((signal) => client.models.list({}, { signal }));
-  const retained = (): number => {
-    globalThis.gc?.();
-    const m = process.memoryUsage();
-    return m.heapUsed + m.arrayBuffers;
-  };
-  const baseRetained = retained();
+  const baseRetained = retainedBytes();
   const base = process.memoryUsage().rss;
   let peak = base;
   const samples: number[] = [];
@@ -141,7 +136,7 @@ async function memory(url: string): Promise<void> {
       if (event.type === 'content_block_delta' && event.delta.type === 'text_delta')
         bytes += event.delta.text.length;
       if (++events % 64 === 0) peak = Math.max(peak, process.memoryUsage().rss);
-      if (events % 2048 === 0) samples.push(retained() - baseRetained);
+      if (events % 2048 === 0) samples.push(retainedBytes() - baseRetained);
     }
   });
   peak = Math.max(peak, process.memoryUsage().rss);
