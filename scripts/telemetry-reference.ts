@@ -1,7 +1,8 @@
 /**
- * Renders the README's telemetry reference from `src/telemetry/names.ts`, the single declaration of
- * every name. `npm run docs:telemetry` writes it between the markers; a unit test fails when the
- * README and the code disagree.
+ * Renders the telemetry reference (`docs/telemetry.md`) and the failure taxonomy
+ * (`docs/resilience.md`) from `src/telemetry/names.ts` and `src/policies/classify.ts`, the single
+ * declarations of every name. `npm run docs:telemetry` writes them between the markers; a unit test
+ * fails when the pages and the code disagree.
  */
 import { TAXONOMY } from '../src/policies/classify.js';
 import {
@@ -111,15 +112,25 @@ export function renderTaxonomy(): string {
   return lines.join('\n');
 }
 
-function replaceBlock(text: string, begin: string, end: string, block: string): string {
+/** The page that holds the telemetry reference, relative to the repository root. */
+export const TELEMETRY_PAGE = 'docs/telemetry.md';
+/** The page that holds the failure taxonomy. */
+export const TAXONOMY_PAGE = 'docs/resilience.md';
+
+/** `text` with the block from `begin` to `end` (markers included) replaced by `block`. */
+export function replaceBlock(text: string, begin: string, end: string, block: string, page: string): string {
   const start = text.indexOf(begin);
   const stop = text.indexOf(end);
-  if (start === -1 || stop === -1 || stop < start) throw new Error(`README.md lacks the markers ${begin}`);
+  if (start === -1 || stop === -1 || stop < start) throw new Error(`${page} lacks the markers ${begin}`);
   return text.slice(0, start) + block + text.slice(stop + end.length);
 }
 
-/** `readme` with its generated blocks (telemetry reference, taxonomy) replaced by fresh ones. */
-export function withReference(readme: string): string {
-  const withTelemetry = replaceBlock(readme, BEGIN, END, renderTelemetryReference());
-  return replaceBlock(withTelemetry, TAXONOMY_BEGIN, TAXONOMY_END, renderTaxonomy());
+/** `page` (the text of {@link TELEMETRY_PAGE}) with a fresh telemetry reference. */
+export function withTelemetryReference(page: string): string {
+  return replaceBlock(page, BEGIN, END, renderTelemetryReference(), TELEMETRY_PAGE);
+}
+
+/** `page` (the text of {@link TAXONOMY_PAGE}) with a fresh taxonomy table. */
+export function withTaxonomy(page: string): string {
+  return replaceBlock(page, TAXONOMY_BEGIN, TAXONOMY_END, renderTaxonomy(), TAXONOMY_PAGE);
 }

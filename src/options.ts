@@ -37,21 +37,39 @@ export interface RegionsOptions extends RegionHealthOptions {
    * never recorded). A region counts as up when the probe gets any answer below 500. Probes are
    * traced as `anthropic.region.probe` spans and are not counted as user traffic. Default: off.
    */
-  probe?: (ProbeOptions & { path?: string }) | boolean;
+  probe?:
+    | (ProbeOptions & {
+        /**
+         * The path probed on each region's `baseURL` (its base path kept).
+         * @default '/v1/models'
+         */
+        path?: string;
+      })
+    | boolean;
 }
 
 /** Timeouts, in ms; each unset one is off. */
 export interface TimeoutOptions {
-  /** From sending an attempt to its response headers (connect included). Retryable. */
+  /**
+   * From sending an attempt to its response headers (connect included). Retryable.
+   * @default off
+   */
   connectMs?: number;
-  /** Streams: from the response headers to the first chunk of the body. */
+  /**
+   * Streams: from the response headers to the first chunk of the body.
+   * @default off (`idleMs` when set)
+   */
   firstChunkMs?: number;
   /**
    * Streams: the longest gap between two chunks of the body (the SDK has none); also the longest
    * wait for the first chunk when `firstChunkMs` is unset.
+   * @default off
    */
   idleMs?: number;
-  /** The whole operation: every attempt and every wait, until the body ends. Not retried. */
+  /**
+   * The whole operation: every attempt and every wait, until the body ends. Not retried.
+   * @default off
+   */
   totalMs?: number;
 }
 
@@ -95,7 +113,7 @@ export interface ClaudeFetchOptions {
    * event per decision and outcome: attempt failed (`warn`) or succeeded (`debug`, with duration
    * and tokens), retry scheduled or given up, breaker transitions, failover, fallback, cache served,
    * stream resumed or given up, timeouts. Each carries `event`, `trace_id` and `span_id`; see the
-   * README's Logs section. Never holds API keys, cookies, or (without `logging.content`) prompt or
+   * Logs page (docs/logs.md). Never holds API keys, cookies, or (without `logging.content`) prompt or
    * output text. Default: none (the events still go to OpenTelemetry logs, see `loggerProvider`).
    */
   logger?: Logger;
@@ -103,6 +121,7 @@ export interface ClaudeFetchOptions {
    * Logger provider for the same events as OpenTelemetry log records (with the trace and span ids
    * of their span). Default: the global provider of `@opentelemetry/api` ≥ 1.10 (a no-op until an
    * SDK registers one, e.g. `claude-otel-middleware/register`). `false`: no log records.
+   * @default the global logger provider
    */
   loggerProvider?: LoggerProvider | false;
   /**
@@ -131,11 +150,13 @@ export interface ClaudeFetchOptions {
   /**
    * Called when an attempt span starts, before the request is sent: add attributes of your own.
    * What it throws is caught and counted; the request goes on.
+   * @default none
    */
   requestHook?: (span: Span, info: AttemptInfo) => void;
   /**
    * Called when an attempt's response headers arrive (before its body is read). What it throws is
    * caught and counted; the request goes on.
+   * @default none
    */
   responseHook?: (span: Span, response: Response, info: AttemptInfo) => void;
   /**
@@ -189,7 +210,20 @@ export interface ClaudeFetchOptions {
    * above any `max_tokens`); past it the text is dropped, memory stays bounded and a break is not
    * resumed (`not_resumable:too_long`). `true` for the defaults. Default: off.
    */
-  resume?: { maxResumptions?: number; maxBufferedChars?: number } | boolean;
+  resume?:
+    | {
+        /**
+         * Continuations per stream; a break after the last one fails the stream.
+         * @default 2
+         */
+        maxResumptions?: number;
+        /**
+         * The longest message kept for the prefill, in characters; a longer one is not resumed.
+         * @default 1_000_000
+         */
+        maxBufferedChars?: number;
+      }
+    | boolean;
   /**
    * Proactive throttling: a model of the rate-limit headroom per region and model, learnt from the
    * `anthropic-ratelimit-*` headers of every response (and a 429's `retry-after`); a request the

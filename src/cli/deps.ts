@@ -3,8 +3,17 @@
  * depends on them: a missing one is a {@link MissingDependencyError} that says what to install.
  */
 
-/** Every package the demo may need, for the one-line `npx` that brings them all. */
-const DEMO_PACKAGES = ['@anthropic-ai/sdk', '@opentelemetry/sdk-node'];
+/**
+ * Every package the demo may need, for the one-line `npx` that brings them all: the SDK, the
+ * OpenTelemetry SDK packages of its in-process telemetry (imported by name, so `sdk-node`'s own
+ * copies, which npm may nest, do not count), and `sdk-node` for the export to a collector.
+ */
+const DEMO_PACKAGES = [
+  '@anthropic-ai/sdk',
+  '@opentelemetry/sdk-trace',
+  '@opentelemetry/sdk-metrics',
+  '@opentelemetry/sdk-node',
+];
 
 /** A package the command needs is not installed. Exit status 3. */
 export class MissingDependencyError extends Error {

@@ -70,6 +70,7 @@ export interface BackoffOptions {
   /**
    * `'full'` (default: fewest calls and fastest completion under contention, per the AWS analysis)
    * or `'decorrelated'` (each delay grows from the previous one).
+   * @default 'full'
    */
   jitter?: 'full' | 'decorrelated';
   /**

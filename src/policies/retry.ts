@@ -18,7 +18,10 @@ import type { Classification } from './types.js';
 export interface RetryOptions {
   /** Most HTTP attempts for one operation, the first included. Default `3` (the SDK's default too). */
   maxAttempts?: number;
-  /** Backoff: base 500 ms, cap 8 s, full jitter, ×2 base for `overloaded_error` (529). */
+  /**
+   * Backoff: base 500 ms, cap 8 s, full jitter, ×2 base for `overloaded_error` (529).
+   * @default { baseMs: 500, capMs: 8000, jitter: 'full', overloadMultiplier: 2 }
+   */
   backoff?: BackoffOptions;
 }
 

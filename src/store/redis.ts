@@ -38,7 +38,10 @@ export interface RedisFleetStoreOptions {
   client?: Redis;
   /** Where Redis is, when no `client` is given. Default `redis://127.0.0.1:6379`. */
   url?: string;
-  /** Options of the client created from `url` (merged over the store's: no offline queue, fast reconnects). */
+  /**
+   * Options of the client created from `url` (merged over the store's: no offline queue, fast reconnects).
+   * @default none
+   */
   redisOptions?: RedisOptions;
   /** Prefix of every key. Default `claude-otel:`. */
   prefix?: string;

@@ -13,7 +13,7 @@ describe('optional packages of the CLI', () => {
     expect((error as MissingDependencyError).packages).toEqual(['@anthropic-ai/sdk']);
     expect((error as Error).message).toContain('npm install @anthropic-ai/sdk');
     expect((error as Error).message).toContain(
-      'npx -p claude-otel-middleware -p @anthropic-ai/sdk -p @opentelemetry/sdk-node claude-otel-middleware demo',
+      'npx -p claude-otel-middleware -p @anthropic-ai/sdk -p @opentelemetry/sdk-trace -p @opentelemetry/sdk-metrics -p @opentelemetry/sdk-node claude-otel-middleware demo',
     );
   });
 

@@ -1,14 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { renderTelemetryReference, withReference } from '../../scripts/telemetry-reference.js';
+import {
+  renderTelemetryReference,
+  TAXONOMY_PAGE,
+  TELEMETRY_PAGE,
+  withTaxonomy,
+  withTelemetryReference,
+} from '../../scripts/telemetry-reference.js';
 import { ATTRIBUTES, LOG_EVENTS, LOG_FIELDS, METRICS } from '../../src/telemetry/names.js';
 import { VERSION } from '../../src/version.js';
 
-const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+const page = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
 
 describe('telemetry reference', () => {
-  it('in the README equals the one generated from src/telemetry/names.ts (run `npm run docs:telemetry`)', () => {
-    expect(withReference(readme)).toBe(readme);
+  it(`in ${TELEMETRY_PAGE} equals the one generated from src/telemetry/names.ts (run \`npm run docs:telemetry\`)`, () => {
+    const text = page(TELEMETRY_PAGE);
+    expect(withTelemetryReference(text)).toBe(text);
+  });
+
+  it(`the taxonomy in ${TAXONOMY_PAGE} equals the one generated from classify.ts (run \`npm run docs:telemetry\`)`, () => {
+    const text = page(TAXONOMY_PAGE);
+    expect(withTaxonomy(text)).toBe(text);
   });
 
   it('names every attribute and metric exactly once in its table', () => {
