@@ -20,6 +20,8 @@
  * sent with `accept-encoding: identity` (events are counted on the bytes); were it compressed anyway,
  * it is passed through without the fault.
  */
+
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   createServer,
@@ -38,8 +40,8 @@ import {
   htmlPage,
   reasonPhrase,
 } from '../testing/content.js';
-import { derivedId } from '../testing/rng.js';
-import { listen, startFakeClaude } from '../testing/server.js';
+import { derivedId, derivedUuid } from '../testing/rng.js';
+import { dropConnection, listen, RateLimiter, startFakeClaude, writeChunk } from '../testing/server.js';
 import { midUtf8Offset, sseFrame } from '../testing/sse.js';
 import type { Fault } from '../testing/types.js';
 import {
@@ -188,7 +190,43 @@ async function startProxy(
   const shutdown = new AbortController();
   let serial = 0;
 
+  // Request ids are unique per proxy instance (`req_` + 24 characters, as the API's).
+  const instance = randomBytes(8).toString('hex');
+  const requestIdOf = (n: number): string => `req_${derivedId(seed, n, `${instance}:chaos`)}`;
+  const organizationId = derivedUuid(seed, 'organization');
+  /** The upstream's latest `anthropic-organization-id` and `anthropic-ratelimit-*` headers. */
+  let upstreamAccount: Record<string, string> | undefined;
+  const fallbackLimits = new RateLimiter({});
+
+  /** Headers of an answer the proxy makes itself: the upstream's account headers as last seen. */
+  function accountHeaders(status: number): Record<string, string> {
+    const known = upstreamAccount ?? {
+      'anthropic-organization-id': organizationId,
+      ...fallbackLimits.headers(0, 0, false),
+    };
+    const out: Record<string, string> = { ...known };
+    if (status === 429) {
+      for (const name of Object.keys(out)) if (name.endsWith('-remaining')) out[name] = '0';
+    }
+    return out;
+  }
+
+  function remember(headers: IncomingHttpHeaders): void {
+    const seen: Record<string, string> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== 'string') continue;
+      if (name === 'anthropic-organization-id' || name.startsWith('anthropic-ratelimit-')) seen[name] = value;
+    }
+    if (Object.keys(seen).length > 0) upstreamAccount = seen;
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse, n: number): Promise<void> {
+    // Aborted when the client goes away before its answer ended, or the proxy closes.
+    const left = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) left.abort();
+    });
+    const signal = AbortSignal.any([left.signal, shutdown.signal]);
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
@@ -200,10 +238,15 @@ async function startProxy(
     if (picked !== undefined) log?.(logLine(picked, facts, n));
     else if (options.verbose) log?.(`${time()} #${n} ${facts.method} ${url.pathname} → forwarded`);
 
-    const signal = shutdown.signal;
-    if (fault?.delayHeadersMs && !(await wait(fault.delayHeadersMs, signal))) return;
+    // The headers are held back before the request goes upstream: a client that gives up during
+    // the delay costs no upstream request (against the real API, one billed and never read).
+    if (fault?.delayHeadersMs && !(await wait(fault.delayHeadersMs, signal))) {
+      if (left.signal.aborted) log?.(`${time()} #${n} client went away: not forwarded`);
+      return;
+    }
+    if (signal.aborted) return;
     if (fault?.status !== undefined && fault.status >= 400) {
-      respondError(res, fault, `req_chaos${derivedId(seed, n, 'chaos', 15)}`);
+      respondError(res, fault, requestIdOf(n), accountHeaders(fault.status));
       return;
     }
 
@@ -233,8 +276,13 @@ async function startProxy(
     upstreamReq.on('error', (error) => {
       if (!res.headersSent) {
         const message = `chaos proxy: upstream ${base.host} failed: ${error.message}`;
-        const payload = Buffer.from(JSON.stringify(errorBody('api_error', message, `req_chaos${n}`)));
-        res.writeHead(502, { 'content-type': 'application/json', 'content-length': payload.length });
+        const requestId = requestIdOf(n);
+        const payload = Buffer.from(JSON.stringify(errorBody('api_error', message, requestId)));
+        res.writeHead(502, {
+          'request-id': requestId,
+          'content-type': 'application/json',
+          'content-length': payload.length,
+        });
         res.end(payload);
       } else res.destroy();
     });
@@ -245,6 +293,7 @@ async function startProxy(
     } catch {
       return;
     }
+    remember(upstreamRes.headers);
     const status =
       fault?.status !== undefined && fault.status < 400 ? fault.status : (upstreamRes.statusCode ?? 502);
     const outHeaders = copyHeaders(upstreamRes.headers, fault?.headers);
@@ -266,7 +315,15 @@ async function startProxy(
     delete outHeaders['content-length'];
     res.writeHead(status, upstreamRes.statusMessage, outHeaders);
     res.flushHeaders();
-    await pumpWithFault(upstreamRes, res, fault, signal, `req_chaos${n}`);
+    // An in-stream error names the request the upstream answered (its `request-id`).
+    const upstreamId = upstreamRes.headers['request-id'];
+    await pumpWithFault(
+      upstreamRes,
+      res,
+      fault,
+      signal,
+      typeof upstreamId === 'string' ? upstreamId : requestIdOf(n),
+    );
   }
 
   const server = createServer((req, res) => {
@@ -275,8 +332,8 @@ async function startProxy(
     const n = ++serial;
     handle(req, res, n).catch(() => {
       if (!res.headersSent && !res.destroyed) {
-        res.writeHead(502, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(errorBody('api_error', 'chaos proxy failure', `req_chaos${n}`)));
+        res.writeHead(502, { 'request-id': requestIdOf(n), 'content-type': 'application/json' });
+        res.end(JSON.stringify(errorBody('api_error', 'chaos proxy failure', requestIdOf(n))));
       } else res.destroy();
     });
   });
@@ -309,7 +366,12 @@ function copyHeaders(
   return out;
 }
 
-function respondError(res: ServerResponse, fault: Fault, requestId: string): void {
+function respondError(
+  res: ServerResponse,
+  fault: Fault,
+  requestId: string,
+  account: Record<string, string>,
+): void {
   const status = fault.status ?? 500;
   const type = fault.errorType ?? errorTypeForStatus(status);
   let contentType = 'application/json';
@@ -338,9 +400,13 @@ function respondError(res: ServerResponse, fault: Fault, requestId: string): voi
       );
   }
   if (res.headersSent || res.destroyed) return;
+  // Every real 429 says when to come back; a rule's own `retry-after` wins.
+  const given = Object.keys(fault.headers ?? {}).some((key) => key.toLowerCase() === 'retry-after');
+  if (status === 429 && !given) extra['retry-after'] = '1';
   res.writeHead(status, reasonPhrase(status), {
     'request-id': requestId,
     'content-type': contentType,
+    ...account,
     'x-claude-chaos': 'injected',
     ...extra,
     ...fault.headers,
@@ -375,17 +441,6 @@ function eventEnd(buffer: Buffer): number {
   return -1;
 }
 
-function drop(res: ServerResponse, partial?: Buffer): void {
-  if (partial && partial.length > 0) res.write(partial);
-  const socket = res.socket;
-  if (!socket) {
-    res.destroy();
-    return;
-  }
-  socket.once('finish', () => socket.destroy());
-  socket.end();
-}
-
 /** Forwards an SSE body event by event, applying the stream fault at its event count. */
 async function pumpWithFault(
   upstream: IncomingMessage,
@@ -403,7 +458,7 @@ async function pumpWithFault(
   let seekingUtf8 = false;
   const write = async (bytes: Buffer): Promise<boolean> => {
     if (res.destroyed || signal.aborted) return false;
-    if (!res.write(bytes)) {
+    if (!writeChunk(res, bytes)) {
       try {
         await once(res, 'drain', { signal });
       } catch {
@@ -426,16 +481,16 @@ async function pumpWithFault(
     if (fault.drop && (events === fault.drop.afterEvents || seekingUtf8)) {
       const at = fault.drop.at ?? 'boundary';
       if (at === 'boundary') {
-        drop(res);
+        dropConnection(res);
         return 'ended';
       }
       if (at === 'mid-event') {
-        drop(res, frame.subarray(0, Math.floor(frame.length / 2)));
+        dropConnection(res, frame.subarray(0, Math.floor(frame.length / 2)));
         return 'ended';
       }
       const cut = midUtf8Offset(frame);
       if (cut > 0) {
-        drop(res, frame.subarray(0, cut));
+        dropConnection(res, frame.subarray(0, cut));
         return 'ended';
       }
       seekingUtf8 = true;
@@ -466,6 +521,6 @@ async function pumpWithFault(
     );
     return;
   }
-  if (fault.drop && (fault.drop.afterEvents >= events || seekingUtf8)) return drop(res);
+  if (fault.drop && (fault.drop.afterEvents >= events || seekingUtf8)) return dropConnection(res);
   res.end();
 }

@@ -183,38 +183,163 @@ export function htmlPage(status: number): string {
   );
 }
 
-/** One entry of `GET /v1/models`. */
+/** `{ supported }` of a model capability. */
+export interface CapabilitySupport {
+  supported: boolean;
+}
+
+/** The `capabilities` object of a {@link ModelInfo} (every key present, as the API sends it). */
+export interface ModelCapabilities {
+  batch: CapabilitySupport;
+  citations: CapabilitySupport;
+  code_execution: CapabilitySupport;
+  context_management: CapabilitySupport & {
+    clear_thinking_20251015: CapabilitySupport | null;
+    clear_tool_uses_20250919: CapabilitySupport | null;
+    compact_20260112: CapabilitySupport | null;
+  };
+  effort: CapabilitySupport & {
+    low: CapabilitySupport;
+    medium: CapabilitySupport;
+    high: CapabilitySupport;
+    max: CapabilitySupport;
+    xhigh: CapabilitySupport | null;
+  };
+  image_input: CapabilitySupport;
+  pdf_input: CapabilitySupport;
+  server_tools: CapabilitySupport & { code_execution: CapabilitySupport; web_search: CapabilitySupport };
+  structured_outputs: CapabilitySupport;
+  thinking: CapabilitySupport & {
+    types: {
+      adaptive: CapabilitySupport;
+      between_tools: CapabilitySupport;
+      disabled: CapabilitySupport;
+      enabled: CapabilitySupport;
+    };
+  };
+}
+
+/** One entry of `GET /v1/models` (every field the official SDKs type as required). */
 export interface ModelInfo {
   type: 'model';
   id: string;
   display_name: string;
+  /** RFC 3339. */
   created_at: string;
+  lifecycle: 'active' | 'deprecated' | 'retired';
+  /** RFC 3339; `null` while `active`. */
+  deprecated_at: string | null;
+  /** RFC 3339; `null` while `active`. */
+  retires_at: string | null;
+  line: 'haiku' | 'sonnet' | 'opus' | null;
+  max_input_tokens: number | null;
+  /** The largest `max_tokens` a request may ask for. */
+  max_tokens: number | null;
+  capabilities: ModelCapabilities | null;
 }
 
-/** The fake's model catalogue, newest first (as the real list is ordered); dates are illustrative. */
+const yes = (supported = true): CapabilitySupport => ({ supported });
+
+/** The capabilities of a model of this generation (`adaptive`: adaptive thinking and `max` effort). */
+function capabilities(adaptive: boolean): ModelCapabilities {
+  return {
+    batch: yes(),
+    citations: yes(),
+    code_execution: yes(),
+    context_management: {
+      supported: true,
+      clear_thinking_20251015: yes(),
+      clear_tool_uses_20250919: yes(),
+      compact_20260112: adaptive ? yes() : null,
+    },
+    effort: {
+      supported: adaptive,
+      low: yes(adaptive),
+      medium: yes(adaptive),
+      high: yes(adaptive),
+      max: yes(adaptive),
+      xhigh: null,
+    },
+    image_input: yes(),
+    pdf_input: yes(),
+    server_tools: { supported: true, code_execution: yes(), web_search: yes() },
+    structured_outputs: yes(),
+    thinking: {
+      supported: true,
+      types: { adaptive: yes(adaptive), between_tools: yes(false), disabled: yes(), enabled: yes() },
+    },
+  };
+}
+
+function model(
+  id: string,
+  display_name: string,
+  created_at: string,
+  line: ModelInfo['line'],
+  max_tokens: number,
+  adaptive: boolean,
+  lifecycle: Pick<ModelInfo, 'lifecycle' | 'deprecated_at' | 'retires_at'> = {
+    lifecycle: 'active',
+    deprecated_at: null,
+    retires_at: null,
+  },
+): ModelInfo {
+  return {
+    type: 'model',
+    id,
+    display_name,
+    created_at,
+    ...lifecycle,
+    line,
+    max_input_tokens: 200_000,
+    max_tokens,
+    capabilities: capabilities(adaptive),
+  };
+}
+
+/**
+ * The fake's model catalogue, newest first (as the real list is ordered); dates and limits are
+ * illustrative. The last two are `deprecated` and `retired` (listed only when asked for with
+ * `?lifecycle=`; a request naming the retired one gets 404).
+ */
 export const MODELS: readonly ModelInfo[] = [
-  {
-    type: 'model',
-    id: 'claude-sonnet-4-6',
-    display_name: 'Claude Sonnet 4.6',
-    created_at: '2026-02-17T00:00:00Z',
-  },
-  {
-    type: 'model',
-    id: 'claude-opus-4-6',
-    display_name: 'Claude Opus 4.6',
-    created_at: '2026-02-05T00:00:00Z',
-  },
-  {
-    type: 'model',
-    id: 'claude-opus-4-5-20251101',
-    display_name: 'Claude Opus 4.5',
-    created_at: '2025-11-24T00:00:00Z',
-  },
-  {
-    type: 'model',
-    id: 'claude-haiku-4-5-20251001',
-    display_name: 'Claude Haiku 4.5',
-    created_at: '2025-10-15T00:00:00Z',
-  },
+  model('claude-sonnet-4-6', 'Claude Sonnet 4.6', '2026-02-17T00:00:00Z', 'sonnet', 64_000, true),
+  model('claude-opus-4-6', 'Claude Opus 4.6', '2026-02-05T00:00:00Z', 'opus', 128_000, true),
+  model('claude-opus-4-5-20251101', 'Claude Opus 4.5', '2025-11-24T00:00:00Z', 'opus', 64_000, false),
+  model('claude-haiku-4-5-20251001', 'Claude Haiku 4.5', '2025-10-15T00:00:00Z', 'haiku', 64_000, false),
+  model('claude-sonnet-4-5-20250929', 'Claude Sonnet 4.5', '2025-09-29T00:00:00Z', 'sonnet', 64_000, false),
+  model('claude-opus-4-1-20250805', 'Claude Opus 4.1', '2025-08-05T00:00:00Z', 'opus', 32_000, false, {
+    lifecycle: 'deprecated',
+    deprecated_at: '2026-01-05T00:00:00Z',
+    retires_at: '2026-08-05T00:00:00Z',
+  }),
+  model('claude-3-7-sonnet-20250219', 'Claude Sonnet 3.7', '2025-02-24T00:00:00Z', 'sonnet', 64_000, false, {
+    lifecycle: 'retired',
+    deprecated_at: '2025-10-28T00:00:00Z',
+    retires_at: '2026-02-19T00:00:00Z',
+  }),
 ];
+
+/** Aliases the Messages API resolves (`claude-sonnet-4-5` → its dated id). */
+export const MODEL_ALIASES: Readonly<Record<string, string>> = {
+  'claude-opus-4-5': 'claude-opus-4-5-20251101',
+  'claude-haiku-4-5': 'claude-haiku-4-5-20251001',
+  'claude-sonnet-4-5': 'claude-sonnet-4-5-20250929',
+  'claude-opus-4-1': 'claude-opus-4-1-20250805',
+};
+
+/**
+ * A catalogue entry for a model id the user added with the `models` option: an active model with
+ * the current generation's limits and capabilities.
+ */
+export function customModel(entry: string | (Partial<ModelInfo> & { id: string })): ModelInfo {
+  const base = model(
+    typeof entry === 'string' ? entry : entry.id,
+    typeof entry === 'string' ? entry : entry.id,
+    '2026-01-01T00:00:00Z',
+    null,
+    64_000,
+    true,
+  );
+  return typeof entry === 'string' ? base : { ...base, ...entry };
+}

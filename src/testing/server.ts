@@ -3,7 +3,7 @@
  * endpoints, with scripted, hooked or seeded-random faults.
  */
 
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   createServer,
@@ -15,6 +15,7 @@ import {
 import type { Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
+  customModel,
   defaultErrorMessage,
   errorBody,
   errorTypeForStatus,
@@ -24,7 +25,9 @@ import {
   htmlPage,
   isObject,
   type JsonObject,
+  MODEL_ALIASES,
   MODELS,
+  type ModelInfo,
   reasonPhrase,
   toolInputFor,
 } from './content.js';
@@ -40,6 +43,9 @@ const DEFAULT_LIMITS = { requests: 4_000, inputTokens: 2_000_000, outputTokens: 
 
 const WINDOW_MS = 60_000;
 
+/** The smallest `thinking.budget_tokens` the API accepts. */
+const MIN_THINKING_BUDGET = 1024;
+
 function noop(): void {}
 
 /** RFC 3339 without fractional seconds, as the API writes it. */
@@ -48,7 +54,7 @@ function rfc3339(ms: number): string {
 }
 
 /** Per-minute counters behind the `anthropic-ratelimit-*` headers. */
-class RateLimiter {
+export class RateLimiter {
   readonly #limits: { requests: number; tokens: number; inputTokens: number; outputTokens: number };
   #windowStart = Number.NEGATIVE_INFINITY;
   #requests = 0;
@@ -137,6 +143,18 @@ interface InputUsage {
   input_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  cache_creation: { ephemeral_5m_input_tokens: number; ephemeral_1h_input_tokens: number };
+}
+
+/** Whether any `cache_control` in `value` asks for the one-hour TTL. */
+function hasHourTtl(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(hasHourTtl);
+  if (!isObject(value)) return false;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key === 'cache_control' && isObject(inner) && inner.ttl === '1h') return true;
+    if (hasHourTtl(inner)) return true;
+  }
+  return false;
 }
 
 /** Waits `ms`; resolves `false` instead when `signal` aborts first (the timer is cleared). */
@@ -169,21 +187,43 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too-large' | undefine
  *
  * Endpoints: `POST /v1/messages` (JSON, or SSE with `"stream": true`),
  * `POST /v1/messages/count_tokens`, `GET /v1/models`, `GET /v1/models/:id`. Anything else is
- * `404 not_found_error`; a bad JSON body or a missing required field is `400 invalid_request_error`;
- * with `apiKey` set, a request without that key (`x-api-key` or `Authorization: Bearer`) is
- * `401 authentication_error`. Order of checks: fault status, then auth, then routing, then validation.
+ * `404 not_found_error`; with `apiKey` set, a request without that key (`x-api-key` or
+ * `Authorization: Bearer`) is `401 authentication_error`. Order of checks: fault status, then auth,
+ * then routing, then validation.
  *
- * Every response carries `request-id` (`req_` + 24 characters, derived from the seed and the
- * request's serial), `content-type`, `anthropic-organization-id`, `x-fake-region` and (unless
- * `rateLimit: false`) the `anthropic-ratelimit-*` headers over a one-minute window.
+ * Validation answers as the API does (`400 invalid_request_error` with the API's message): bad
+ * JSON, a missing `model`/`messages`/`max_tokens`, `max_tokens` not an integer, below 1 or above
+ * the model's `max_tokens`, empty `messages`, a role other than `user`/`assistant` (`system`
+ * included), a `thinking.budget_tokens` below 1024 or not below `max_tokens`, thinking with a
+ * forced `tool_choice`, a `tool_choice` naming no tool of `tools`; a model outside the catalogue
+ * (see `models`; aliases such as `claude-haiku-4-5` resolve; a `retired` model counts as unknown)
+ * is `404 not_found_error`. `count_tokens` checks the same but `max_tokens`.
+ *
+ * Every response carries `request-id` (`req_` + 24 characters, unique per instance and request,
+ * as are message and tool-use ids; generated content is reproducible from the seed),
+ * `content-type`, `anthropic-organization-id`, `x-fake-region` and (unless `rateLimit: false`)
+ * the `anthropic-ratelimit-*` headers over a one-minute window. A 429 carries `retry-after: 1`
+ * unless its fault sets one.
  *
  * Usage: input tokens ≈ request body bytes / 4. When the request holds a `cache_control` object,
  * the prefix (model, tools, system and every message but the last, or all messages when the last
  * one itself holds `cache_control`) counts ≈ its JSON bytes / 4 as `cache_creation_input_tokens`
  * the first time this instance sees it and as `cache_read_input_tokens` afterwards; the rest of
  * the estimate stays in `input_tokens`. Output tokens ≈ text length / 4 (plus
- * the tool input's JSON length / 4). With a non-empty `tools` array the answer ends with a
- * `tool_use` block for the first tool and `stop_reason: "tool_use"`.
+ * the tool input's JSON length / 4, plus the thinking text's). `usage` also holds `cache_creation`
+ * (by TTL: `ephemeral_1h_input_tokens` when a `cache_control` asks for `ttl: "1h"`),
+ * `service_tier: "standard"` and `inference_geo` (the request's, else `"not_available"`);
+ * a stream's `message_delta.usage` repeats the input and cache counts with the final
+ * `output_tokens`; `stop_details` is `null` but for a refusal.
+ *
+ * Request semantics: with `tools` the answer ends with a `tool_use` block (`stop_reason:
+ * "tool_use"`) for the first tool (`tool_choice` `auto`/`any`) or the named one (`tool`; `any` and
+ * `tool` have no text block), none with `tool_choice: none` or when the last message carries a
+ * `tool_result` (so an agent loop ends); the text stops before the first of `stop_sequences` it
+ * contains (`stop_reason: "stop_sequence"`); an answer longer than `max_tokens` is cut there
+ * (`stop_reason: "max_tokens"`, `output_tokens` = `max_tokens`; `repeat` streams are exempt);
+ * `thinking` `enabled`/`adaptive` puts a signed `thinking` block first (`thinking_delta`s and a
+ * `signature_delta` when streamed). A fault's `stopReason` scripts `pause_turn`, `refusal`, …
  *
  * Fault details:
  * - `body: 'truncated-json'` sends the first half of the JSON bytes with a `content-length` that
@@ -216,6 +256,14 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
   const scriptPaths = options.scriptPaths ?? ['/v1/messages'];
   const pingEvery = options.pingEvery ?? 5;
   const organizationId = derivedUuid(seed, 'organization');
+  // Ids (request, message, tool use) are unique per instance, as the API's are; content is seeded.
+  const instance = randomBytes(8).toString('hex');
+  const catalogue: ModelInfo[] = [...MODELS, ...(options.models ?? []).map(customModel)];
+  /** The catalogue entry a request's `model` names (an alias resolves to its dated id). */
+  const findModel = (id: string): ModelInfo | undefined => {
+    const canonical = MODEL_ALIASES[id] ?? id;
+    return catalogue.find((m) => m.id === canonical);
+  };
   const limiter = options.rateLimit === false ? undefined : new RateLimiter(options.rateLimit ?? {});
 
   const requests: RecordedRequest[] = [];
@@ -284,11 +332,12 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     status: number,
     payload: JsonObject,
     tokens?: { input: number; output: number },
+    more: OutgoingHttpHeaders = {},
   ): void {
     const shape = ex.fault?.body ?? 'json';
     let contentType = 'application/json';
     let bytes: Buffer;
-    const extra: OutgoingHttpHeaders = {};
+    const extra: OutgoingHttpHeaders = { ...more };
     switch (shape) {
       case 'html':
         contentType = 'text/html';
@@ -326,7 +375,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     res.flushHeaders();
     for (const chunk of raw.chunks ?? []) {
       if (signal.aborted || res.destroyed) return;
-      if (!res.write(typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
+      if (!writeChunk(res, typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk)) {
         try {
           await once(res, 'drain', { signal });
         } catch {
@@ -342,7 +391,11 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
 
   function respondError(ex: Exchange, status: number, errorType?: string, message?: string): void {
     const type = errorType ?? errorTypeForStatus(status);
-    respond(ex, status, errorBody(type, message ?? defaultErrorMessage(type), ex.record.requestId));
+    // Every real 429 says when to come back; a fault's own `retry-after` wins.
+    const given = Object.keys(ex.fault?.headers ?? {}).some((key) => key.toLowerCase() === 'retry-after');
+    const more: OutgoingHttpHeaders = status === 429 && !given ? { 'retry-after': '1' } : {};
+    const payload = errorBody(type, message ?? defaultErrorMessage(type), ex.record.requestId);
+    respond(ex, status, payload, undefined, more);
   }
 
   /** Writes the frames, applying the fault's stall / sseError / drop, honouring backpressure. */
@@ -375,7 +428,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
         if (following.done) return dropConnection(res, frame.subarray(0, Math.floor(frame.length / 2)));
         seekingUtf8 = true;
       }
-      if (!res.write(frame)) {
+      if (!writeChunk(res, frame)) {
         try {
           await once(res, 'drain', { signal });
         } catch {
@@ -395,7 +448,12 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
   function inputUsage(ex: Exchange, body: JsonObject, messages: unknown[]): InputUsage {
     const total = estimateTokens(ex.bodyBytes);
     if (!hasCacheControl(body)) {
-      return { input_tokens: total, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+      return {
+        input_tokens: total,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        cache_creation: { ephemeral_5m_input_tokens: 0, ephemeral_1h_input_tokens: 0 },
+      };
     }
     const last = messages.at(-1);
     const prefix = last === undefined || hasCacheControl(last) ? messages : messages.slice(0, -1);
@@ -404,31 +462,111 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     const seen = cachedPrefixes.has(key);
     cachedPrefixes.add(key);
     const cached = Math.min(total, estimateTokens(Buffer.byteLength(prefixJson)));
+    const created = seen ? 0 : cached;
+    const hour = hasHourTtl(body);
     return {
       input_tokens: total - cached,
-      cache_creation_input_tokens: seen ? 0 : cached,
+      cache_creation_input_tokens: created,
       cache_read_input_tokens: seen ? cached : 0,
+      cache_creation: {
+        ephemeral_5m_input_tokens: hour ? 0 : created,
+        ephemeral_1h_input_tokens: hour ? created : 0,
+      },
     };
   }
 
-  /** The body as a JSON object with the required fields, or a 400 already sent (`undefined`). */
-  function validated(ex: Exchange, badJson: boolean, required: string[]): JsonObject | undefined {
+  /** Sends the API's `400 invalid_request_error` with `message`; returns `undefined`. */
+  function invalid(ex: Exchange, message: string): undefined {
+    respondError(ex, 400, 'invalid_request_error', message);
+    return undefined;
+  }
+
+  /**
+   * The body as a JSON object that passes the API's checks, with its catalogue model; or the
+   * error already sent (`undefined`). `create`: the Messages API (needs `max_tokens`), else
+   * token counting.
+   */
+  function validated(
+    ex: Exchange,
+    badJson: boolean,
+    create: boolean,
+  ): { body: JsonObject; model: ModelInfo } | undefined {
     const body = ex.record.body;
-    if (badJson || !isObject(body)) {
-      respondError(ex, 400, 'invalid_request_error', 'The request body is not valid JSON.');
-      return undefined;
+    if (badJson || !isObject(body)) return invalid(ex, 'The request body is not valid JSON.');
+    for (const field of create ? ['model', 'messages', 'max_tokens'] : ['model', 'messages']) {
+      if (body[field] === undefined || body[field] === null) return invalid(ex, `${field}: Field required`);
     }
-    for (const field of required) {
-      if (body[field] === undefined || body[field] === null) {
-        respondError(ex, 400, 'invalid_request_error', `${field}: Field required`);
-        return undefined;
+    const maxTokens = body.max_tokens;
+    if (create && (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens))) {
+      return invalid(ex, 'max_tokens: Input should be a valid integer');
+    }
+    if (create && (maxTokens as number) < 1) {
+      return invalid(ex, 'max_tokens: Input should be greater than or equal to 1');
+    }
+    if (typeof body.model !== 'string') return invalid(ex, 'model: Input should be a valid string');
+    if (!Array.isArray(body.messages)) return invalid(ex, 'messages: Input should be a valid list');
+    if (body.messages.length === 0) return invalid(ex, 'messages: at least one message is required');
+    for (const [i, message] of body.messages.entries()) {
+      const role = isObject(message) ? message.role : undefined;
+      if (role === 'system') {
+        return invalid(
+          ex,
+          'messages: Unexpected role "system". The Messages API accepts a top-level `system` parameter, not "system" as an input message role.',
+        );
+      }
+      if (role !== 'user' && role !== 'assistant') {
+        return invalid(ex, `messages.${i}.role: Input should be 'user' or 'assistant'`);
       }
     }
-    if (!Array.isArray(body.messages)) {
-      respondError(ex, 400, 'invalid_request_error', 'messages: Input should be a valid list');
+    const thinking = body.thinking;
+    if (thinking !== undefined && thinking !== null) {
+      const type = isObject(thinking) ? thinking.type : undefined;
+      if (type !== 'enabled' && type !== 'disabled' && type !== 'adaptive') {
+        return invalid(ex, "thinking.type: Input should be 'enabled', 'disabled' or 'adaptive'");
+      }
+      if (type === 'enabled') {
+        const budget = (thinking as JsonObject).budget_tokens;
+        if (budget === undefined) return invalid(ex, 'thinking.enabled.budget_tokens: Field required');
+        if (typeof budget !== 'number' || !Number.isInteger(budget)) {
+          return invalid(ex, 'thinking.enabled.budget_tokens: Input should be a valid integer');
+        }
+        if (budget < MIN_THINKING_BUDGET) {
+          return invalid(
+            ex,
+            `thinking.enabled.budget_tokens: Input should be greater than or equal to ${MIN_THINKING_BUDGET}`,
+          );
+        }
+        if (create && budget >= (maxTokens as number)) {
+          return invalid(
+            ex,
+            '`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size',
+          );
+        }
+      }
+      const choice = isObject(body.tool_choice) ? body.tool_choice.type : undefined;
+      if (type !== 'disabled' && (choice === 'any' || choice === 'tool')) {
+        return invalid(ex, 'Thinking may not be enabled when tool_choice forces tool use.');
+      }
+    }
+    const choice = body.tool_choice;
+    if (isObject(choice) && choice.type === 'tool') {
+      const tools = Array.isArray(body.tools) ? body.tools : [];
+      if (!tools.some((tool) => isObject(tool) && tool.name === choice.name)) {
+        return invalid(ex, `tool_choice: tool '${String(choice.name)}' not found in 'tools'`);
+      }
+    }
+    const model = findModel(body.model);
+    if (model === undefined || model.lifecycle === 'retired') {
+      respondError(ex, 404, 'not_found_error', `model: ${body.model}`);
       return undefined;
     }
-    return body;
+    if (create && model.max_tokens !== null && (maxTokens as number) > model.max_tokens) {
+      return invalid(
+        ex,
+        `max_tokens: ${maxTokens} > ${model.max_tokens}, which is the maximum allowed number of output tokens for ${model.id}`,
+      );
+    }
+    return { body, model };
   }
 
   /** The text of a final assistant turn (a prefill), if the messages end with one. */
@@ -441,6 +579,37 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     for (const block of last.content)
       if (isObject(block) && typeof block.text === 'string') text += block.text;
     return text;
+  }
+
+  /** Whether the last message is a user turn that answers a tool call (`tool_result`). */
+  function endsWithToolResult(messages: unknown[]): boolean {
+    const last = messages[messages.length - 1];
+    if (!isObject(last) || last.role !== 'user' || !Array.isArray(last.content)) return false;
+    return last.content.some((block) => isObject(block) && block.type === 'tool_result');
+  }
+
+  /** The tool the answer calls, by `tool_choice` (`auto` by default), or none. */
+  function toolFor(body: JsonObject, messages: unknown[]): unknown {
+    const tools = Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined;
+    if (!tools) return undefined;
+    const choice = isObject(body.tool_choice) ? body.tool_choice : { type: 'auto' };
+    if (choice.type === 'none') return undefined;
+    if (choice.type === 'tool') return tools.find((tool) => isObject(tool) && tool.name === choice.name);
+    if (choice.type === 'any') return tools[0];
+    // `auto`: the model calls the first tool, and answers in text once it has a tool's result.
+    return endsWithToolResult(messages) ? undefined : tools[0];
+  }
+
+  /** The first of `stopSequences` in `text`: where it starts and which it is. */
+  function firstStop(text: string, stopSequences: unknown): { at: number; sequence: string } | undefined {
+    if (!Array.isArray(stopSequences)) return undefined;
+    let found: { at: number; sequence: string } | undefined;
+    for (const sequence of stopSequences) {
+      if (typeof sequence !== 'string' || sequence.length === 0) continue;
+      const at = text.indexOf(sequence);
+      if (at >= 0 && (found === undefined || at < found.at)) found = { at, sequence };
+    }
+    return found;
   }
 
   async function handleMessages(ex: Exchange, body: JsonObject): Promise<void> {
@@ -462,30 +631,79 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
       );
       return;
     }
-    const text =
-      prefill !== undefined && fullText.startsWith(prefill) ? fullText.slice(prefill.length) : fullText;
-    const tools = Array.isArray(body.tools) && body.tools.length > 0 ? body.tools : undefined;
-    const firstTool: unknown = tools?.[0];
-    const tool = tools
-      ? {
-          id: `toolu_${derivedId(seed, ex.serial, 'tool')}`,
-          name: isObject(firstTool) && typeof firstTool.name === 'string' ? firstTool.name : 'tool',
-          input: toolInputFor(firstTool),
-        }
-      : undefined;
-    const stopReason = tool ? 'tool_use' : 'end_turn';
-    const id = `msg_${derivedId(seed, ex.serial, 'message')}`;
-    const model = body.model;
     const stream = body.stream === true;
     const repeat = stream ? options.repeat : undefined;
+    const maxTokens = body.max_tokens as number;
+    const thinkingType = isObject(body.thinking) ? body.thinking.type : undefined;
+    const thinking =
+      thinkingType === 'enabled' || thinkingType === 'adaptive'
+        ? {
+            text: `Thinking it over: ${generateText(mulberry32(hashSeed(seed, ex.serial, 'thinking')))}`,
+            signature: `${derivedId(seed, ex.serial, `${instance}:signature`, 88)}==`,
+          }
+        : undefined;
+    const thinkingTokens = thinking ? estimateTokens(thinking.text.length) : 0;
+    let text =
+      prefill !== undefined && fullText.startsWith(prefill) ? fullText.slice(prefill.length) : fullText;
+    const chosenTool = toolFor(body, messages);
+    const forced = isObject(body.tool_choice) && ['any', 'tool'].includes(String(body.tool_choice.type));
+    let tool =
+      chosenTool !== undefined
+        ? {
+            id: `toolu_${derivedId(seed, ex.serial, `${instance}:tool`)}`,
+            name: isObject(chosenTool) && typeof chosenTool.name === 'string' ? chosenTool.name : 'tool',
+            input: toolInputFor(chosenTool),
+          }
+        : undefined;
+    let stopReason: string = tool ? 'tool_use' : 'end_turn';
+    let stopSequence: string | null = null;
+    // A forced tool call has no text before it.
+    const withText = !(tool && forced);
+    const stop = withText ? firstStop(text, body.stop_sequences) : undefined;
+    if (stop) {
+      text = text.slice(0, stop.at);
+      stopReason = 'stop_sequence';
+      stopSequence = stop.sequence;
+      tool = undefined;
+    }
+    const textTokens = withText ? estimateTokens(text.length * (repeat ?? 1)) : 0;
     const toolTokens = tool ? estimateTokens(JSON.stringify(tool.input).length) : 0;
-    const outputTokens = estimateTokens(text.length * (repeat ?? 1)) + toolTokens;
+    let outputTokens = thinkingTokens + textTokens + toolTokens;
+    // `max_tokens` cuts the answer (thinking counts too); a `repeat` stream is exempt (it is for size).
+    if (repeat === undefined && outputTokens > maxTokens) {
+      const room = Math.max(0, maxTokens - thinkingTokens);
+      const points = Array.from(text);
+      text = points.slice(0, Math.min(points.length, room * 4)).join('');
+      tool = undefined;
+      stopReason = 'max_tokens';
+      stopSequence = null;
+      outputTokens = maxTokens;
+    }
+    const scripted = ex.fault?.stopReason;
+    if (scripted !== undefined) {
+      stopReason = scripted;
+      stopSequence = null;
+      tool = undefined;
+    }
+    const stopDetails =
+      stopReason === 'refusal' ? { type: 'refusal', category: null, explanation: null } : null;
+    const id = `msg_${derivedId(seed, ex.serial, `${instance}:message`)}`;
+    const model = body.model;
     const status = successStatus(ex);
     const tokens = { input: totalInput, output: outputTokens };
     const shape = ex.fault?.body ?? 'json';
+    const fullUsage = {
+      ...usage,
+      output_tokens: outputTokens,
+      service_tier: 'standard',
+      inference_geo: typeof body.inference_geo === 'string' ? body.inference_geo : 'not_available',
+    };
 
     if (!stream || shape === 'html' || shape === 'truncated-json') {
-      const content: JsonObject[] = [{ type: 'text', text }];
+      const content: JsonObject[] = [];
+      if (thinking)
+        content.push({ type: 'thinking', thinking: thinking.text, signature: thinking.signature });
+      if (withText) content.push({ type: 'text', text });
       if (tool) content.push({ type: 'tool_use', ...tool });
       respond(
         ex,
@@ -497,8 +715,9 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
           model,
           content,
           stop_reason: stopReason,
-          stop_sequence: null,
-          usage: { ...usage, output_tokens: outputTokens },
+          stop_sequence: stopSequence,
+          stop_details: stopDetails,
+          usage: fullUsage,
         },
         tokens,
       );
@@ -526,25 +745,60 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
         content: [],
         stop_reason: null,
         stop_sequence: null,
-        usage: { ...usage, output_tokens: 1 },
+        stop_details: null,
+        usage: { ...fullUsage, output_tokens: 1 },
       },
-      text,
+      thinking,
+      text: withText ? text : undefined,
       repeat,
       tool,
-      stopReason,
-      outputTokens,
+      delta: { stop_reason: stopReason, stop_sequence: stopSequence, stop_details: stopDetails },
+      usage: {
+        input_tokens: usage.input_tokens,
+        cache_creation_input_tokens: usage.cache_creation_input_tokens,
+        cache_read_input_tokens: usage.cache_read_input_tokens,
+        output_tokens: outputTokens,
+      },
       pingEvery,
     };
     await pump(ex, streamFrames(plan));
   }
 
-  function handleModels(ex: Exchange, path: string): void {
+  /**
+   * `GET /v1/models` (newest first; `active` and `deprecated` unless `lifecycle` asks otherwise;
+   * paged by `limit` (default 20, 1–1000), `after_id`, `before_id`) and `GET /v1/models/{id}`.
+   */
+  function handleModels(ex: Exchange, path: string, query: URLSearchParams): void {
     if (path === '/v1/models') {
+      const stages = query.getAll('lifecycle').flatMap((v) => v.split(','));
+      const wanted = stages.length > 0 ? stages : ['active', 'deprecated'];
+      const listed = catalogue.filter((m) => wanted.includes(m.lifecycle));
+      const rawLimit = query.get('limit');
+      const limit = rawLimit === null ? 20 : Number(rawLimit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+        invalid(ex, 'limit: Input should be greater than or equal to 1 and less than or equal to 1000');
+        return;
+      }
+      const afterId = query.get('after_id');
+      const beforeId = query.get('before_id');
+      let page: ModelInfo[];
+      let hasMore: boolean;
+      if (beforeId !== null) {
+        const end = listed.findIndex((m) => m.id === beforeId);
+        const upTo = Math.max(end, 0);
+        page = listed.slice(Math.max(0, upTo - limit), upTo);
+        hasMore = upTo - limit > 0;
+      } else {
+        const after = afterId === null ? -1 : listed.findIndex((m) => m.id === afterId);
+        const from = afterId !== null && after < 0 ? listed.length : after + 1;
+        page = listed.slice(from, from + limit);
+        hasMore = from + limit < listed.length;
+      }
       respond(ex, successStatus(ex), {
-        data: MODELS,
-        has_more: false,
-        first_id: MODELS[0]?.id ?? null,
-        last_id: MODELS.at(-1)?.id ?? null,
+        data: page,
+        has_more: hasMore,
+        first_id: page[0]?.id ?? null,
+        last_id: page.at(-1)?.id ?? null,
       });
       return;
     }
@@ -554,7 +808,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     } catch {
       id = '';
     }
-    const model = MODELS.find((m) => m.id === id);
+    const model = findModel(id);
     if (model) respond(ex, successStatus(ex), { ...model });
     else respondError(ex, 404, 'not_found_error', `model: ${id}`);
   }
@@ -628,17 +882,17 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     const { pathname: path } = url;
     const method = record.method;
     if (method === 'POST' && path === '/v1/messages') {
-      const valid = validated(ex, badJson, ['model', 'messages', 'max_tokens']);
-      if (valid) await handleMessages(ex, valid);
+      const valid = validated(ex, badJson, true);
+      if (valid) await handleMessages(ex, valid.body);
       return;
     }
     if (method === 'POST' && path === '/v1/messages/count_tokens') {
-      const valid = validated(ex, badJson, ['model', 'messages']);
+      const valid = validated(ex, badJson, false);
       if (valid) respond(ex, successStatus(ex), { input_tokens: estimateTokens(ex.bodyBytes) });
       return;
     }
     if (method === 'GET' && (path === '/v1/models' || /^\/v1\/models\/[^/]+$/.test(path))) {
-      return handleModels(ex, path);
+      return handleModels(ex, path, url.searchParams);
     }
     respondError(ex, 404, 'not_found_error', `Not found: ${method} ${path}`);
   }
@@ -647,7 +901,7 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     req.on('error', noop);
     res.on('error', noop);
     const requestSerial = serial++;
-    const requestId = `req_${derivedId(seed, requestSerial, 'request')}`;
+    const requestId = `req_${derivedId(seed, requestSerial, `${instance}:request`)}`;
     handle(req, res, requestSerial, requestId).catch(() => {
       // A bug in the fake or a throwing `faultFor`/`text` hook: answer 500, never crash.
       if (!res.headersSent && !res.destroyed) {
@@ -698,20 +952,37 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
   };
 }
 
+/** Per response, settles when the last chunk written with {@link writeChunk} has reached the socket. */
+const lastWrite = new WeakMap<ServerResponse, Promise<void>>();
+
+/** `res.write(chunk)`, remembering when it is handed to the socket (for {@link dropConnection}). */
+export function writeChunk(res: ServerResponse, chunk: Uint8Array): boolean {
+  let flushed: () => void = noop;
+  lastWrite.set(
+    res,
+    new Promise<void>((resolve) => {
+      flushed = resolve;
+    }),
+  );
+  // The callback runs once the bytes are written to the socket, or with the error that stopped it.
+  return res.write(chunk, () => flushed());
+}
+
 /**
- * Ends the connection abruptly after writing `partial` (if any): everything written so far is
- * flushed, then the socket is closed without the terminating chunk, so the client's body read fails.
+ * Ends the connection abruptly after writing `partial` (if any): once everything written so far
+ * has been handed to the socket, the socket is destroyed without the terminating chunk, so the
+ * client's body read fails after the bytes before the cut. (Destroying or ending the socket right
+ * after `res.write` loses those bytes on newer Node releases, which hold chunked writes in the
+ * response until the next tick.)
  */
-function dropConnection(res: ServerResponse, partial?: Buffer): void {
-  const socket = res.socket;
-  if (partial && partial.length > 0) res.write(partial);
-  if (!socket) {
-    res.destroy();
-    return;
-  }
-  // `end()` uncorks and flushes what `res` wrote (Node corks chunked writes until next tick).
-  socket.once('finish', () => socket.destroy());
-  socket.end();
+export function dropConnection(res: ServerResponse, partial?: Uint8Array): void {
+  if (partial && partial.length > 0) writeChunk(res, partial);
+  const written = lastWrite.get(res) ?? Promise.resolve();
+  void written.then(() => {
+    const socket = res.socket;
+    if (socket) socket.destroy();
+    else res.destroy();
+  });
 }
 
 /**

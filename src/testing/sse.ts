@@ -16,25 +16,27 @@ const PING = sseFrame('ping', { type: 'ping' });
 export interface StreamPlan {
   /** The `message` of `message_start` (empty content, usage with `output_tokens: 1`). */
   startMessage: JsonObject;
-  /** The assistant's text. */
-  text: string;
+  /** A `thinking` block before the text (`thinking_delta`s, then one `signature_delta`). */
+  thinking?: { text: string; signature: string };
+  /** The assistant's text; `undefined`: no text block (a forced tool call). */
+  text: string | undefined;
   /** Emit `repeat` text deltas each holding all of `text`; default: word-sized deltas. */
   repeat?: number;
   /** A `tool_use` block after the text. */
   tool?: { id: string; name: string; input: JsonObject };
-  /** `stop_reason` of `message_delta`. */
-  stopReason: string;
-  /** Cumulative `output_tokens` of `message_delta`. */
-  outputTokens: number;
+  /** `delta` of `message_delta` (`stop_reason`, `stop_sequence`, `stop_details`). */
+  delta: JsonObject;
+  /** `usage` of `message_delta` (cumulative: input and cache counts, `output_tokens`). */
+  usage: JsonObject;
   /** A ping every this many events after the first one; 0: only the one after `message_start`. */
   pingEvery: number;
 }
 
-function* textDeltas(text: string, repeat: number | undefined): Generator<Buffer> {
+function* textDeltas(index: number, text: string, repeat: number | undefined): Generator<Buffer> {
   const delta = (piece: string): Buffer =>
     sseFrame('content_block_delta', {
       type: 'content_block_delta',
-      index: 0,
+      index,
       delta: { type: 'text_delta', text: piece },
     });
   if (repeat !== undefined) {
@@ -48,41 +50,62 @@ function* textDeltas(text: string, repeat: number | undefined): Generator<Buffer
 
 function* baseEvents(plan: StreamPlan): Generator<Buffer> {
   yield sseFrame('message_start', { type: 'message_start', message: plan.startMessage });
-  yield sseFrame('content_block_start', {
-    type: 'content_block_start',
-    index: 0,
-    content_block: { type: 'text', text: '' },
-  });
-  yield* textDeltas(plan.text, plan.repeat);
-  yield sseFrame('content_block_stop', { type: 'content_block_stop', index: 0 });
+  let index = 0;
+  if (plan.thinking) {
+    yield sseFrame('content_block_start', {
+      type: 'content_block_start',
+      index,
+      content_block: { type: 'thinking', thinking: '', signature: '' },
+    });
+    for (const piece of splitWords(plan.thinking.text)) {
+      yield sseFrame('content_block_delta', {
+        type: 'content_block_delta',
+        index,
+        delta: { type: 'thinking_delta', thinking: piece },
+      });
+    }
+    yield sseFrame('content_block_delta', {
+      type: 'content_block_delta',
+      index,
+      delta: { type: 'signature_delta', signature: plan.thinking.signature },
+    });
+    yield sseFrame('content_block_stop', { type: 'content_block_stop', index });
+    index++;
+  }
+  if (plan.text !== undefined) {
+    yield sseFrame('content_block_start', {
+      type: 'content_block_start',
+      index,
+      content_block: { type: 'text', text: '' },
+    });
+    yield* textDeltas(index, plan.text, plan.repeat);
+    yield sseFrame('content_block_stop', { type: 'content_block_stop', index });
+    index++;
+  }
   if (plan.tool) {
     const { id, name, input } = plan.tool;
     yield sseFrame('content_block_start', {
       type: 'content_block_start',
-      index: 1,
+      index,
       content_block: { type: 'tool_use', id, name, input: {} },
     });
     // The real API starts a tool input with an empty partial_json.
     for (const partial of ['', ...splitCodePoints(JSON.stringify(input))]) {
       yield sseFrame('content_block_delta', {
         type: 'content_block_delta',
-        index: 1,
+        index,
         delta: { type: 'input_json_delta', partial_json: partial },
       });
     }
-    yield sseFrame('content_block_stop', { type: 'content_block_stop', index: 1 });
+    yield sseFrame('content_block_stop', { type: 'content_block_stop', index });
   }
-  yield sseFrame('message_delta', {
-    type: 'message_delta',
-    delta: { stop_reason: plan.stopReason, stop_sequence: null },
-    usage: { output_tokens: plan.outputTokens },
-  });
+  yield sseFrame('message_delta', { type: 'message_delta', delta: plan.delta, usage: plan.usage });
   yield sseFrame('message_stop', { type: 'message_stop' });
 }
 
 /**
- * The frames of a streamed message, generated lazily: `message_start`, `ping`, the text block,
- * the optional `tool_use` block, `message_delta`, `message_stop`; a `ping` after every
+ * The frames of a streamed message, generated lazily: `message_start`, `ping`, the optional
+ * `thinking` block, the text block, the optional `tool_use` block, `message_delta`, `message_stop`; a `ping` after every
  * `pingEvery` events (never after `message_stop`).
  */
 export function* streamFrames(plan: StreamPlan): Generator<Buffer> {

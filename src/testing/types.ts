@@ -7,6 +7,8 @@
  * (`random`). A request that gets no fault is answered normally.
  */
 
+import type { ModelInfo } from './content.js';
+
 /** What the fake does to one request. All fields are optional and combine. */
 export interface Fault {
   /**
@@ -49,6 +51,12 @@ export interface Fault {
    * until the client goes away or the fake closes. The other fields of the fault are ignored.
    */
   raw?: RawResponse;
+  /**
+   * Answer normally but end the message with this `stop_reason` (and no `tool_use` block):
+   * `pause_turn`, `refusal` (with `stop_details: { type: 'refusal', category: null, explanation:
+   * null }`), `model_context_window_exceeded`, … The text is the usual one.
+   */
+  stopReason?: 'pause_turn' | 'refusal' | 'model_context_window_exceeded' | 'end_turn' | 'max_tokens';
 }
 
 /** A response written byte for byte (see {@link Fault.raw}). */
@@ -127,6 +135,12 @@ export interface FakeClaudeOptions {
         enforce?: boolean;
       }
     | false;
+  /**
+   * Models added to the built-in catalogue (an id, or the fields that differ from an active model's
+   * defaults): accepted by the Messages API and listed by `GET /v1/models`. A request naming a
+   * model outside the catalogue (and its aliases) gets `404 not_found_error`, as from the API.
+   */
+  models?: Array<string | (Partial<ModelInfo> & { id: string })>;
   /** When set, requests must carry this key (`x-api-key` or `Authorization: Bearer`) or get 401. */
   apiKey?: string;
 }

@@ -206,7 +206,8 @@ describe('what cannot be resumed', () => {
   it('does not resume when extended thinking was requested (a prefill is refused with thinking)', async () => {
     fake.setScript([{ drop: { afterEvents: 6 } }, null]);
     const error = await client()
-      .messages.stream({ ...params, thinking: { type: 'enabled', budget_tokens: 1024 } })
+      // The budget must stay below max_tokens (the API's rule, which the fake enforces).
+      .messages.stream({ ...params, max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 } })
       .finalMessage()
       .catch((e: unknown) => e);
     const interrupted = findCause(error, StreamInterruptedError);

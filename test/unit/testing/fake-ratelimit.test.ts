@@ -8,7 +8,7 @@ import { startFakeClaude } from '../../../src/testing/index.js';
 import type { FakeClaude } from '../../../src/testing/types.js';
 
 const BODY = JSON.stringify({
-  model: 'claude-test',
+  model: 'claude-haiku-4-5',
   max_tokens: 8,
   messages: [{ role: 'user', content: 'hi' }],
 });

@@ -141,12 +141,31 @@ describe('fake Claude: normal answers', () => {
     );
   });
 
-  it('is deterministic for a seed', async () => {
-    const a = await fake({ seed: 7 });
-    const b = await fake({ seed: 7 });
-    const [ra, rb] = await Promise.all([post(a, PARAMS), post(b, PARAMS)]);
-    expect(ra.headers.get('request-id')).toBe(rb.headers.get('request-id'));
-    expect(await ra.text()).toBe(await rb.text());
+  it('is deterministic for a seed but for the ids, which differ between instances', async () => {
+    const a = await fake({ seed: 7, text: 'Fixed text' });
+    const b = await fake({ seed: 7, text: 'Fixed text' });
+    const [ra, rb] = await Promise.all([
+      post(a, { ...PARAMS, tools: [WEATHER_TOOL] }),
+      post(b, { ...PARAMS, tools: [WEATHER_TOOL] }),
+    ]);
+    expect(ra.headers.get('request-id')).toMatch(/^req_[A-Za-z0-9]{24}$/);
+    expect(ra.headers.get('request-id')).not.toBe(rb.headers.get('request-id'));
+    const [ja, jb] = [
+      (await ra.json()) as Record<string, unknown>,
+      (await rb.json()) as Record<string, unknown>,
+    ];
+    expect(ja.id).not.toBe(jb.id);
+    const toolId = (m: Record<string, unknown>): unknown => (m.content as Array<{ id?: string }>)[1]?.id;
+    expect(toolId(ja)).toMatch(/^toolu_[A-Za-z0-9]{24}$/);
+    expect(toolId(ja)).not.toBe(toolId(jb));
+    const strip = (m: Record<string, unknown>): string =>
+      JSON.stringify(m).replace(/(msg|toolu)_[A-Za-z0-9]{24}/g, '$1_ID');
+    expect(strip(ja)).toBe(strip(jb));
+    // Generated content stays reproducible from the seed.
+    const [ga, gb] = [await fake({ seed: 7 }), await fake({ seed: 7 })];
+    const text = async (f: FakeClaude): Promise<unknown> =>
+      ((await (await post(f, PARAMS)).json()) as { content: unknown }).content;
+    expect(await text(ga)).toEqual(await text(gb));
   });
 
   it('serves a non-streamed create through the SDK and records the request', async () => {
@@ -202,10 +221,16 @@ describe('fake Claude: normal answers', () => {
     const start = events[0]?.data as { message: { content: unknown[]; usage: Record<string, number> } };
     expect(start.message.content).toEqual([]);
     expect(start.message.usage.output_tokens).toBe(1);
+    const input = (start.message.usage as Record<string, number>).input_tokens;
     expect(events.at(-3)?.data).toEqual({
       type: 'message_delta',
-      delta: { stop_reason: 'end_turn', stop_sequence: null },
-      usage: { output_tokens: Math.ceil(33 / 4) },
+      delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null },
+      usage: {
+        input_tokens: input,
+        cache_creation_input_tokens: 0,
+        cache_read_input_tokens: 0,
+        output_tokens: Math.ceil(33 / 4),
+      },
     });
   });
 
