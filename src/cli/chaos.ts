@@ -6,8 +6,11 @@
  * except for the requests a scenario rule picks: those get the rule's fault instead:
  *
  * - `status` (≥ 400): answered by the proxy with an Anthropic error body (or `body: html|empty|
- *   truncated-json`) and the rule's headers; the upstream never sees the request;
- * - `delayHeadersMs`: the upstream's answer is held back that long;
+ *   truncated-json`) and the rule's headers (a `req_` + 24 `request-id`, `retry-after: 1` on a
+ *   429 unless the rule sets one, the organization and rate-limit headers of the upstream's latest
+ *   answer); the upstream never sees the request;
+ * - `delayHeadersMs`: the request is held back that long before it is forwarded (a client that
+ *   leaves meanwhile costs no upstream request);
  * - on streamed answers (`text/event-stream`), counted in complete SSE events: `delayFirstEventMs`,
  *   `stall` (a pause after `afterEvents` events), `drop` (the connection destroyed on an event
  *   boundary, mid-event or inside a UTF-8 character), `sseError` (an `event: error` instead of the

@@ -12,5 +12,6 @@
  * ```
  */
 
+export type { CapabilitySupport, ModelCapabilities, ModelInfo } from './content.js';
 export { startFakeClaude } from './server.js';
 export type { FakeClaude, FakeClaudeOptions, Fault, RawResponse, RecordedRequest } from './types.js';
