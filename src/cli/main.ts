@@ -21,6 +21,7 @@ import { loadAnthropic, loadOtelSdk, MissingDependencyError } from './deps.js';
 import { collectorAnswers, type Export, otlpEndpoint, startExport } from './otlp.js';
 import { loadScenario, type Scenario, ScenarioError } from './scenario.js';
 import { createDemoTelemetry, formatProgress, formatSummary } from './summary.js';
+import { formatTraces } from './traces.js';
 
 /** Where the CLI writes; tests pass their own. */
 export interface Io {
@@ -167,6 +168,12 @@ async function demo(args: DemoArgs, io: Io): Promise<number> {
         })
         .join(', ');
       io.out(`The fake API received: ${received}.\n`);
+    }
+    if (exporting === undefined) {
+      io.out(
+        `\nTraces of this run (from the in-process span processor; with a collector, see them in Jaeger)\n\n`,
+      );
+      io.out(`${formatTraces(telemetry.traces)}\n`);
     }
     if (exporting) io.out('Traces: http://localhost:16686 (service claude-otel-middleware-demo)\n');
     return 0;

@@ -8,6 +8,7 @@ import type { MetricReader, ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import { INSTRUMENTATION_SCOPE, METRICS } from '../telemetry/names.js';
 import type { OtelSdk } from './deps.js';
+import { TraceSampler } from './traces.js';
 
 const OPERATION_ATTEMPTS = 'anthropic.operation.attempts';
 const REGION = 'anthropic.region';
@@ -75,6 +76,8 @@ export class DemoTelemetry {
   private okOperations = 0;
   private readonly failures = new Map<string, number>();
   private lastRegion: string | undefined;
+  /** The first trace of each kind the run showed (retry, failover, fallback, resumption, cache hit). */
+  readonly traces = new TraceSampler();
 
   /** Add to the tracer provider's span processors. */
   readonly spanProcessor: SpanProcessor;
@@ -93,6 +96,7 @@ export class DemoTelemetry {
 
   private onEnd(span: ReadableSpan): void {
     if (span.instrumentationScope.name !== INSTRUMENTATION_SCOPE) return;
+    this.traces.onEnd(span);
     const attributes = span.attributes;
     if (attributes[OPERATION_ATTEMPTS] !== undefined) {
       this.operations++;

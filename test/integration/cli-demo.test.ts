@@ -7,12 +7,17 @@ import { TracerProvider } from '@opentelemetry/sdk-trace';
 import { describe, expect, it } from 'vitest';
 import { DEMO_FALLBACK_MODEL, type DemoResult, REAL_REQUESTS, runDemo } from '../../src/cli/demo.js';
 import { loadAnthropic, loadOtelSdk } from '../../src/cli/deps.js';
-import { validateScenario } from '../../src/cli/scenario.js';
-import { createDemoTelemetry, formatSummary } from '../../src/cli/summary.js';
+import { loadScenario, SCENARIOS_DIR, validateScenario } from '../../src/cli/scenario.js';
+import { createDemoTelemetry, type DemoTelemetry, formatSummary } from '../../src/cli/summary.js';
+import { formatTraces, TRACE_KINDS } from '../../src/cli/traces.js';
 import { startFakeClaude } from '../../src/testing/index.js';
 
-async function demo(document: unknown, options: { seed: number; signal?: AbortSignal; durationS?: number }) {
-  const telemetry = createDemoTelemetry(await loadOtelSdk());
+async function demo(
+  document: unknown,
+  options: { seed: number; signal?: AbortSignal; durationS?: number; concurrency?: number },
+  given?: DemoTelemetry,
+) {
+  const telemetry = given ?? createDemoTelemetry(await loadOtelSdk());
   const tracerProvider = new TracerProvider({ spanProcessors: [telemetry.spanProcessor] });
   const meterProvider = new MeterProvider({ readers: [telemetry.metricReader] });
   try {
@@ -20,7 +25,7 @@ async function demo(document: unknown, options: { seed: number; signal?: AbortSi
       sdk: await loadAnthropic(),
       target: { kind: 'fake', scenario: validateScenario(document) },
       durationS: options.durationS ?? 2,
-      concurrency: 3,
+      concurrency: options.concurrency ?? 3,
       seed: options.seed,
       telemetry,
       tracerProvider,
@@ -126,5 +131,49 @@ describe('demo workload', () => {
     expect(result.stopped).toBe(true);
     expect(result.summary.requests).toBe(result.calls);
     expect(result.summary.attempts).toBe(total(received(result)));
+  });
+
+  it('the tour shows every policy it lists, and a trace of each as a tree (a short run)', async () => {
+    // The shipped tour, scaled to 8 s: the summary must show each policy at work, and the traces
+    // kept by the in-process span processor one retried call, failover, model fallback, resumed
+    // stream and cache hit.
+    await loadScenario('tour'); // the shipped file validates
+    const { parse } = await import('yaml');
+    const { readFileSync } = await import('node:fs');
+    const document = parse(readFileSync(new URL('tour.yaml', SCENARIOS_DIR), 'utf8')) as unknown;
+    const telemetry = createDemoTelemetry(await loadOtelSdk());
+    const { summary } = await demo(document, { seed: 3, durationS: 8, concurrency: 4 }, telemetry);
+    expect(Object.values(summary.retries).reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    expect(summary.fallbacks.region ?? 0).toBeGreaterThan(0);
+    expect(summary.fallbacks.model ?? 0).toBeGreaterThan(0);
+    expect(summary.fallbacks.cache ?? 0).toBeGreaterThan(0);
+    expect(summary.cacheLookups.hit ?? 0).toBeGreaterThan(0);
+    expect(summary.resumptions.resumed ?? 0).toBeGreaterThan(0);
+    expect(Object.keys(summary.breakerTransitions).length).toBeGreaterThan(0);
+    const text = formatSummary(summary, 'Summary');
+    expect(text).toMatch(/fallbacks by kind\s+\d+\s+\(.*model \d/);
+    expect(text).toMatch(/cache lookups\s+\d+\s+\(.*hit \d/);
+
+    expect(telemetry.traces.missing()).toEqual([]);
+    const kept = telemetry.traces.traces();
+    expect(kept.map((t) => t.kind)).toEqual([...TRACE_KINDS]);
+    for (const { spans } of kept) {
+      // One tree: the operation span is the root, every attempt span its child.
+      const root = spans.find((s) => s.attributes['anthropic.operation.attempts'] !== undefined);
+      expect(root).toBeDefined();
+      for (const s of spans.filter((x) => x.name === 'POST /v1/messages')) {
+        expect(s.parentSpanContext?.spanId).toBe(root?.spanContext().spanId);
+        expect(s.spanContext().traceId).toBe(root?.spanContext().traceId);
+      }
+    }
+    const printed = formatTraces(telemetry.traces);
+    expect(printed).toMatch(/^A retried call — trace [0-9a-f]{32}\n {2}chat claude-/m);
+    expect(printed).toMatch(/^ {2}[├└]── POST \/v1\/messages {2}region=\w+ {2}resend_count=1 /m);
+    expect(printed).toMatch(/[├└]── · anthropic\.retry\.scheduled /);
+    expect(printed).toMatch(/[├└]── · anthropic\.fallback {2}fallback\.kind=region /);
+    expect(printed).toMatch(/[├└]── · anthropic\.fallback {2}fallback\.kind=model /);
+    expect(printed).toMatch(/[├└]── · anthropic\.stream\.resumption {2}stream\.resume\.outcome=resumed/);
+    expect(printed).toMatch(/anthropic\.cache\.hit=true/);
+    expect(printed).not.toMatch(/no trace of this run showed/);
   });
 });

@@ -48,6 +48,10 @@ describe('the CLI process', () => {
     expect(out).toMatch(/HTTP attempts\s+\d+\s+\(\d+\.\d\d per request\)/);
     expect(out).toMatch(/latency\s+p50 /);
     expect(out).toMatch(/The fake API received: primary \d+/);
+    // No collector: a few of the run's own traces, as trees.
+    expect(out).toMatch(/\nTraces of this run \(from the in-process span processor/);
+    expect(out).toMatch(/\n {2}chat claude-\S+ {2}\(INTERNAL\)/);
+    expect(out).toMatch(/\n {2}[├└]── POST \/v1\/messages {2}region=/);
   });
 
   it('SIGINT mid-run stops cleanly with the summary so far', async () => {
