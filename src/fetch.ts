@@ -381,8 +381,10 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     }
     const response = handle.ok ? handle.response : undefined;
     const json = req.json;
+    // Only Messages streams are resumed (another stream, e.g. Text Completions, passes through).
     const streamed =
       resume !== undefined &&
+      req.operation === 'chat' &&
       response !== undefined &&
       json !== undefined &&
       req.stream &&
@@ -403,6 +405,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       maxResumptions,
       maxBufferedChars,
       errorTypeOf: (error) => errorTypeOfException(error, req.signal),
+      signal: req.signal,
       resume: async (body, n) => {
         const next = await send({ ...plan, body, previous: last.spanContext });
         last = next;

@@ -11,7 +11,7 @@ import { errorTypeOf, readMessage, readMessageDelta } from '../usage.js';
 import { type BodyEnd, observeBody } from './observer.js';
 import { SseParser } from './parser.js';
 
-const PARSED_EVENTS = new Set(['message_start', 'message_delta', 'error']);
+const PARSED_EVENTS = new Set(['message_start', 'message_delta', 'message_stop', 'error']);
 
 /** Observes an SSE body: usage, ids, time to first chunk, `event: error`, truncation. */
 export function observeStream(
@@ -57,7 +57,8 @@ export function observeStream(
         readMessageDelta(rec.facts, parse(data));
         break;
       case 'message_stop':
-        sawStop = true;
+        // Only a `message_stop` the SDK can read ends the message.
+        if ((parse(data) as { type?: unknown } | undefined)?.type === 'message_stop') sawStop = true;
         break;
       case 'error': {
         streamError = errorTypeOf(parse(data)) ?? 'stream_error';
@@ -108,6 +109,8 @@ export function observeStream(
       } else {
         outcome = 'ok';
       }
+      // A message read through `message_stop` is complete, even when its reader then cancels the
+      // body instead of waiting for its end (the stream resumer does).
       extra[A.ANTHROPIC_STREAM_OUTCOME] =
         end.kind === 'complete'
           ? outcome === 'ok'
@@ -115,7 +118,9 @@ export function observeStream(
             : 'error'
           : end.kind === 'error'
             ? 'error'
-            : end.kind;
+            : sawStop && outcome === 'ok'
+              ? 'completed'
+              : end.kind;
       rec.end(outcome, error, extra);
     },
   });

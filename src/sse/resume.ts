@@ -18,6 +18,7 @@
  *   with a {@link StreamInterruptedError} that carries the partial output.
  */
 import { concatBytes } from '../bytes.js';
+import { errorTypeOf } from '../usage.js';
 import { SseParser } from './parser.js';
 
 /** What the consumer had received when a stream broke. */
@@ -120,6 +121,18 @@ class Checkpoint {
 
 const encoder = new TextEncoder();
 
+/** A stream whose first event has not come within this many bytes is passed through untouched. */
+const MAX_UNDECIDED_BYTES = 1024 * 1024;
+
+function isAbortError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+function abortError(signal: AbortSignal | undefined): unknown {
+  const reason: unknown = signal?.reason;
+  return isAbortError(reason) ? reason : new DOMException('This operation was aborted', 'AbortError');
+}
+
 function frame(name: string, data: string): Uint8Array {
   return encoder.encode(`event: ${name}\ndata: ${data}\n\n`);
 }
@@ -150,6 +163,11 @@ export function resumableStream(
     errorTypeOf: (error: unknown) => string;
     /** Called once when the consumer's stream ends: completed, failed (with the error) or cancelled. */
     onEnd: (kind: 'complete' | 'error' | 'cancelled', error?: unknown) => void;
+    /**
+     * The caller's signal: once it aborted, a break is the abort (handed over as the read's error,
+     * as without us) and nothing more is sent.
+     */
+    signal?: AbortSignal | undefined;
   },
 ): ReadableStream<Uint8Array> {
   const checkpoint = new Checkpoint(options.maxBufferedChars);
@@ -166,7 +184,14 @@ export function resumableStream(
   const deferred = new Map<number, Uint8Array>();
 
   const onEvent = (name: string, data: string | undefined): void => {
-    if (brokenBy !== undefined) return;
+    if (mode === 'passthrough' || brokenBy !== undefined) return;
+    if (mode === 'undecided') {
+      if (name !== 'message_start') {
+        mode = 'passthrough';
+        return;
+      }
+      mode = 'messages';
+    }
     let value: Record<string, unknown> | undefined;
     try {
       value = data === undefined ? undefined : (JSON.parse(data) as Record<string, unknown>);
@@ -266,16 +291,30 @@ export function resumableStream(
       case 'error':
         // A failure after the 200: handled as a break, not handed over (after the stop it no longer
         // matters).
-        if (!checkpoint.stopped) brokenBy = errorTypeOfBody(value) ?? 'stream_error';
+        if (!checkpoint.stopped) brokenBy = errorTypeOf(value) ?? 'stream_error';
         return;
     }
     pending.push(frame(name, data ?? ''));
     checkpoint.events++;
   };
   let parser = new SseParser(onEvent);
+  const aborted = (): boolean => options.signal?.aborted === true;
+  const setMessages = (): void => {
+    mode = 'messages';
+    raw = [];
+  };
+  /**
+   * Until the first event: `undecided` (its bytes are kept in `raw`); `messages` once it is
+   * `message_start`; else `passthrough`, the body handed over untouched.
+   */
+  let mode: 'undecided' | 'messages' | 'passthrough' = 'undecided';
+  let raw: Uint8Array[] = [];
+  let rawBytes = 0;
 
   /** Decides what to do about a break; returns true when the stream goes on. */
   const recover = async (reason: string): Promise<boolean> => {
+    // An abort is final: no decision, no continuation.
+    if (aborted()) return false;
     if (checkpoint.stopReason !== undefined && !checkpoint.stopped) {
       // Only `message_stop` was missing: the message is whole, finish it.
       options.onDecision('resumed', `${reason}:after_stop_reason`);
@@ -315,6 +354,10 @@ export function resumableStream(
         : { ...requestBody, messages: [...messages, { role: 'assistant', content: prefill }] },
     );
     const next = await options.resume(body, resumptions);
+    if (aborted()) {
+      if (next.ok) void next.body.cancel().catch(() => undefined);
+      return false;
+    }
     if (!next.ok) {
       options.onDecision('failed', reason);
       failure = new StreamInterruptedError(
@@ -370,12 +413,46 @@ export function resumableStream(
     options.onEnd(kind, error);
   };
   const fail = (controller: ReadableStreamDefaultController<Uint8Array>): void => {
+    if (aborted()) {
+      // The caller's abort: handed over as the read's error (or the signal's), as without us.
+      const error = isAbortError(failure) ? failure : abortError(options.signal);
+      controller.error(error);
+      end('cancelled');
+      return;
+    }
     controller.error(failure);
     end('error', failure);
+  };
+  /** Pass-through mode: what was read so far, then the rest of the body as it comes. */
+  const passOn = async (controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> => {
+    if (raw.length > 0) {
+      const out = concatBytes(raw);
+      raw = [];
+      controller.enqueue(out);
+      return;
+    }
+    let result: ReadableStreamReadResult<Uint8Array>;
+    try {
+      result = await reader.read();
+    } catch (readError) {
+      controller.error(readError);
+      end(aborted() ? 'cancelled' : 'error', readError);
+      return;
+    }
+    if (result.done) {
+      controller.close();
+      end('complete');
+      return;
+    }
+    controller.enqueue(result.value);
   };
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        if (mode === 'passthrough') {
+          await passOn(controller);
+          return;
+        }
         for (;;) {
           if (pending.length > 0) {
             const out = concatBytes(pending);
@@ -395,19 +472,37 @@ export function resumableStream(
             result = await reader.read();
           } catch (error) {
             failure = error;
+            // Broken before its first event: nothing was handed over, so it is recovered as a
+            // message stream (the continuation is the whole answer).
+            if (mode === 'undecided') setMessages();
             if (await recover(options.errorTypeOf(error))) continue;
             fail(controller);
             return;
           }
           if (result.done) {
             parser.end();
+            if (mode === 'undecided') setMessages();
             if (checkpoint.stopped && brokenBy === undefined) continue;
             const reason = brokenBy ?? 'stream_truncated';
             if (await recover(reason)) continue;
             fail(controller);
             return;
           }
+          if (mode === 'undecided') {
+            raw.push(result.value);
+            rawBytes += result.value.byteLength;
+          }
           parser.push(result.value);
+          if (mode === 'undecided' && rawBytes > MAX_UNDECIDED_BYTES) mode = 'passthrough';
+          if (mode === 'passthrough') {
+            // The first event is not `message_start` (a Text Completions stream, another API): the
+            // bytes go on untouched, and nothing is resumed.
+            pending = [];
+            await passOn(controller);
+            return;
+          }
+          if (mode === 'undecided') continue;
+          if (raw.length > 0) raw = [];
           if (brokenBy !== undefined) {
             // `event: error`: stop reading this attempt and recover.
             await reader.cancel().catch(() => undefined);
@@ -430,9 +525,4 @@ export function resumableStream(
     },
     { highWaterMark: 0 },
   );
-}
-
-function errorTypeOfBody(value: Record<string, unknown> | undefined): string | undefined {
-  const error = value?.error as { type?: unknown } | undefined;
-  return typeof error?.type === 'string' ? error.type : undefined;
 }

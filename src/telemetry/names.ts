@@ -179,7 +179,7 @@ export const ATTRIBUTES = {
     'anthropic.stream.outcome',
     'string',
     'library',
-    'Streams: `completed`, `cancelled` (consumer cancelled, broke out or aborted), `error` or `abandoned` (garbage-collected unread).',
+    'Streams: `completed` (read through `message_stop`), `cancelled` (consumer cancelled, broke out or aborted before it), `error` or `abandoned` (garbage-collected unread).',
   ),
   ANTHROPIC_RATELIMIT_RESOURCE: attr(
     'anthropic.ratelimit.resource',

@@ -1,0 +1,236 @@
+/**
+ * A hostile server on raw `node:net` (`test/helpers/hostile.ts`) in front of the real SDK through our
+ * fetch: each case misbehaves the way an issue-15 item describes, and asserts what the application
+ * sees, what the spans say, and what the server received (nothing after an abort, no extra request).
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { SpanKind } from '@opentelemetry/api';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type ClaudeFetchOptions, createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
+import {
+  chunk,
+  type HostileServer,
+  head,
+  LAST_CHUNK,
+  messageEvents,
+  sseText,
+  startHostile,
+} from '../helpers/hostile.js';
+import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
+
+const MODEL = 'claude-sonnet-4-6';
+const params = { model: MODEL, max_tokens: 64, messages: [{ role: 'user' as const, content: 'hi' }] };
+const SSE_HEAD = head(200, { 'content-type': 'text/event-stream', 'transfer-encoding': 'chunked' });
+
+let otel: OtelHarness;
+let server: HostileServer;
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown): void => {
+  unhandled.push(reason);
+};
+
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  otel = installOtel();
+  server = await startHostile();
+});
+
+afterAll(async () => {
+  await server.close();
+  await otel.shutdown();
+  process.off('unhandledRejection', onUnhandled);
+});
+
+beforeEach(() => {
+  otel.reset();
+  server.requests.length = 0;
+});
+
+afterEach(async () => {
+  for (let i = 0; i < 3; i++) await settle();
+  expect([...otel.openSpans.open.values()]).toEqual([]);
+  expect(unhandled).toEqual([]);
+});
+
+function client(options: ClaudeFetchOptions = {}, maxRetries = 0): Anthropic {
+  return new Anthropic({
+    apiKey: FAKE_API_KEY,
+    baseURL: server.url,
+    maxRetries,
+    fetch: createClaudeFetch(options),
+  });
+}
+
+const attempts = (): ReadableSpan[] =>
+  otel
+    .spans()
+    .filter((s) => s.kind === SpanKind.CLIENT && s.instrumentationScope.name === 'claude-otel-middleware');
+const operations = (): ReadableSpan[] =>
+  otel
+    .spans()
+    .filter((s) => s.kind === SpanKind.INTERNAL && s.instrumentationScope.name === 'claude-otel-middleware');
+
+/** Waits (real time, bounded) until `condition` holds. Never a fixed sleep. */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 2000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 2));
+  if (!condition()) throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('resume: a successful stream (item 19)', () => {
+  it('ends the attempt span with anthropic.stream.outcome=completed', async () => {
+    server.handle((_req, socket) => {
+      socket.write(SSE_HEAD);
+      socket.write(chunk(sseText(messageEvents(['Hello', ' world']))));
+      socket.write(LAST_CHUNK);
+    });
+    const message = await client({ resume: true }).messages.stream(params).finalMessage();
+    expect(message.content).toEqual(
+      [{ type: 'text', text: 'Hello world', citations: null }].map(({ citations: _, ...b }) => b),
+    );
+    await settle();
+    expect(attempts()).toHaveLength(1);
+    expect(attempts()[0]?.attributes['anthropic.stream.outcome']).toBe('completed');
+    expect(attempts()[0]?.attributes['error.type']).toBeUndefined();
+  });
+});
+
+describe('resume: a legacy Text Completions stream (item 6)', () => {
+  it('passes through untouched, with no extra request', async () => {
+    const text =
+      'event: completion\ndata: {"type":"completion","completion":" Hello","stop_reason":null,"model":"claude-2.1"}\n\n' +
+      'event: ping\ndata: {"type": "ping"}\n\n' +
+      'event: completion\ndata: {"type":"completion","completion":"!","stop_reason":"stop_sequence","model":"claude-2.1"}\n\n';
+    server.handle((_req, socket) => {
+      socket.write(SSE_HEAD);
+      socket.write(chunk(text));
+      socket.write(LAST_CHUNK);
+    });
+    // What an SDK that still has `client.completions` sends.
+    const f = createClaudeFetch({ resume: true });
+    const response = await f(`${server.url}/v1/complete`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': FAKE_API_KEY },
+      body: JSON.stringify({
+        model: 'claude-2.1',
+        prompt: '\n\nHuman: hi\n\nAssistant:',
+        max_tokens_to_sample: 16,
+        stream: true,
+      }),
+    });
+    expect(await response.text()).toBe(text);
+    await settle();
+    expect(server.requests).toHaveLength(1);
+    expect(attempts()).toHaveLength(1);
+  });
+});
+
+describe('resume: a stream on /v1/messages that does not start with message_start (item 6)', () => {
+  it('passes through byte for byte, broken as it is, with no extra request', async () => {
+    const text = 'event: completion\ndata: {"completion":" Hi"}\n\nevent: completion\ndata: {"compl';
+    server.handle((_req, socket) => {
+      socket.write(head(200, { 'content-type': 'text/event-stream', 'content-length': text.length }));
+      socket.write(text);
+    });
+    const f = createClaudeFetch({ resume: true });
+    const response = await f(`${server.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': FAKE_API_KEY },
+      body: JSON.stringify({ ...params, stream: true }),
+    });
+    expect(await response.text()).toBe(text);
+    await settle();
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('resume: the caller aborts mid-stream (item 15)', () => {
+  it('behaves as the SDK abort and sends nothing after it', async () => {
+    const events = messageEvents(['one', ' two', ' three']);
+    server.handle((_req, socket) => {
+      socket.write(SSE_HEAD);
+      // Two deltas, then the stream stays open.
+      socket.write(chunk(sseText(events.slice(0, 4))));
+    });
+    const stream = await client({ resume: true, retry: true }).messages.create({ ...params, stream: true });
+    let deltas = 0;
+    let thrown: unknown;
+    try {
+      for await (const event of stream) {
+        if (event.type === 'content_block_delta' && ++deltas === 2) stream.controller.abort();
+      }
+    } catch (error) {
+      thrown = error;
+    }
+    // Without us, the SDK's iteration ends quietly on its own abort.
+    expect(thrown).toBeUndefined();
+    for (let i = 0; i < 5; i++) await settle();
+    expect(server.requests).toHaveLength(1);
+    const resumed = operations()
+      .flatMap((s) => s.events)
+      .filter((e) => e.name === 'anthropic.stream.resumption');
+    expect(resumed).toEqual([]);
+  });
+
+  it('an abort through the SDK signal, with the SDK helper: APIUserAbortError, not StreamInterruptedError', async () => {
+    const events = messageEvents(['one', ' two', ' three']);
+    server.handle((_req, socket) => {
+      socket.write(SSE_HEAD);
+      socket.write(chunk(sseText(events.slice(0, 4))));
+    });
+    const controller = new AbortController();
+    const stream = client({ resume: true }).messages.stream(params, { signal: controller.signal });
+    stream.on('text', (_delta, snapshot) => {
+      if (snapshot === 'one two') controller.abort();
+    });
+    const error = await stream.finalMessage().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(Anthropic.APIUserAbortError);
+    let cause: unknown = error;
+    for (let i = 0; i < 5 && cause !== undefined; i++) {
+      expect(cause).not.toBeInstanceOf(StreamInterruptedError);
+      cause = (cause as { cause?: unknown }).cause;
+    }
+    for (let i = 0; i < 5; i++) await settle();
+    expect(server.requests).toHaveLength(1);
+  });
+});
+
+describe('resume: a server-supplied error type on the resume path (item 14)', () => {
+  it('is cut on the span, the resumption event and the error message', async () => {
+    const huge = 'e'.repeat(2 * 1024 * 1024);
+    const events = messageEvents(['one', ' two']);
+    const broken = sseText([
+      ...events.slice(0, 3),
+      ['error', { type: 'error', error: { type: huge, message: huge } }],
+    ]);
+    server.handle((_req, socket) => {
+      socket.write(SSE_HEAD);
+      socket.write(chunk(broken));
+      socket.write(LAST_CHUNK);
+    });
+    const error = await client({ resume: { maxResumptions: 1 } })
+      .messages.stream(params)
+      .finalMessage()
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeDefined();
+    let message = '';
+    for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) message += cause.message;
+    expect(message.length).toBeLessThan(4096);
+    await settle();
+    const strings = [...attempts(), ...operations()].flatMap((s) => [
+      ...Object.values(s.attributes),
+      s.status.message ?? '',
+      ...s.events.flatMap((e) => Object.values(e.attributes ?? {})),
+    ]);
+    for (const value of strings)
+      if (typeof value === 'string') expect(value.length).toBeLessThanOrEqual(1024);
+    expect(server.requests.length).toBeGreaterThan(1);
+  });
+});
