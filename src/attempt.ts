@@ -257,7 +257,9 @@ export async function sendAttempt(
     return handle(observed === body ? response : rebuild(response, observed));
   }
   if (response.status < 400) return handle(tapResponse(rec, req, response, isJson));
-  if (isBufferable(response)) return handle(await bufferResponse(rec, req, response, body, isJson));
+  if (isBufferable(response)) {
+    return handle(await bufferResponse(rec, req, response, body, isJson, env.errorBody));
+  }
   rec.errorType = String(response.status);
   return handle(passThrough(rec, req, response, body));
 }

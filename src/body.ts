@@ -7,20 +7,19 @@
  *   `formData()` and `body`) call the originals and record the result. No copy, no second parse: the
  *   SDK's `response.json()` value is the one usage is read from, and the original is never modified
  *   (own properties or a new prototype on undici's responses cost far more than a proxy).
- * - Error responses (status ≥ 400) are *buffered*: read whole (they are small: an error body or a
- *   proxy's page) so that the span carries the API's `error.type` even when the SDK cancels the body
- *   before retrying, then handed over as a new response with the same bytes.
+ * - Error responses (status ≥ 400) are *buffered*: read (at most 64 KiB, waiting at most 1 s by
+ *   default: an error body is small, a stalled or endless one must not hold the caller) so that the
+ *   span carries the API's `error.type` even when the SDK cancels the body before retrying, then
+ *   handed over as a new response with the same bytes (and the rest of the body, if any, after them).
  * - Streams are observed chunk by chunk (`sse/recorder.ts`) behind a new response with the same
  *   status and headers.
  */
 import { concatBytes } from './bytes.js';
-import { type AttemptRecorder, errorTypeOfException, truncate } from './recorder.js';
+import { type AttemptRecorder, type ErrorBodyLimits, errorTypeOfException, truncate } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
 import { type BodyEnd, observeBody } from './sse/observer.js';
 import { errorTypeOf, readMessage } from './usage.js';
 
-/** Error bodies up to this size are read before the response is handed over. */
-const MAX_BUFFERED_BODY = 16 * 1024 * 1024;
 /** Successful JSON bodies read through `body` are parsed for usage up to this size. */
 const MAX_OBSERVED_JSON = 16 * 1024 * 1024;
 
@@ -269,19 +268,78 @@ function observeJsonBody(
   });
 }
 
-async function readAll(body: ReadableStream<Uint8Array>): Promise<{ bytes: Uint8Array; error?: unknown }> {
+interface BoundedRead {
+  readonly bytes: Uint8Array;
+  /** The body ended within the bounds (or failed: `error`). */
+  readonly whole: boolean;
+  readonly error?: unknown;
+  /** When not whole: the reader of the rest, and the read under way when time ran out. */
+  readonly reader?: ReadableStreamDefaultReader<Uint8Array>;
+  readonly pending?: Promise<ReadableStreamReadResult<Uint8Array>>;
+}
+
+/**
+ * Reads a body until it ends, `maxBytes` arrived, or `maxWaitMs` passed — whichever comes first —
+ * so that an error body that stalls or never ends costs neither the caller's time nor memory.
+ */
+async function readBounded(body: ReadableStream<Uint8Array>, limits: ErrorBodyLimits): Promise<BoundedRead> {
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
+  let size = 0;
+  let expire!: (value: 'expired') => void;
+  const expired = new Promise<'expired'>((resolve) => {
+    expire = resolve;
+  });
+  const timer = limits.clock.setTimer(() => expire('expired'), limits.maxWaitMs);
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
+    while (size < limits.maxBytes) {
+      const read = reader.read();
+      const result = await Promise.race([read, expired]);
+      if (result === 'expired') {
+        // The rest's reader awaits it; until then, its failure is nobody's.
+        read.catch(() => undefined);
+        return { bytes: concatBytes(chunks), whole: false, reader, pending: read };
+      }
+      if (result.done) return { bytes: concatBytes(chunks), whole: true };
+      chunks.push(result.value);
+      size += result.value.byteLength;
     }
+    return { bytes: concatBytes(chunks), whole: false, reader };
   } catch (error) {
-    return { bytes: concatBytes(chunks), error };
+    return { bytes: concatBytes(chunks), whole: true, error };
+  } finally {
+    timer.cancel();
   }
-  return { bytes: concatBytes(chunks) };
+}
+
+/** A body that yields `head`, then the rest of the original (the read under way first), as it comes. */
+function continuedBody(
+  head: Uint8Array,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined,
+): ReadableStream<Uint8Array> {
+  let first: Uint8Array | undefined = head.byteLength > 0 ? head : undefined;
+  let next = pending;
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        if (first !== undefined) {
+          controller.enqueue(first);
+          first = undefined;
+          return;
+        }
+        const read = next ?? reader.read();
+        next = undefined;
+        const result = await read;
+        if (result.done) controller.close();
+        else controller.enqueue(result.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason).catch(() => undefined);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 /** A body that yields `bytes` and then fails with `error`, as the original did. */
@@ -303,16 +361,16 @@ function failingBody(bytes: Uint8Array, error: unknown): ReadableStream<Uint8Arr
 export function isBufferable(response: Response): boolean {
   const status = response.status;
   if (status < 200 || status > 599 || status === 204 || status === 205 || status === 304) return false;
-  const length = response.headers.get('content-length');
-  if (length !== null && Number(length) > MAX_BUFFERED_BODY) return false;
   const type = response.headers.get('content-type') ?? '';
   return type === '' || type.includes('json') || type.startsWith('text/');
 }
 
 /**
- * Reads a body whole, records what it says (the API's error type for errors, usage for a message),
- * ends the span and returns a response with the same bytes. A body that fails midway is handed over
- * failing the same way after the same bytes.
+ * Reads an error body — at most `limits.maxBytes`, waiting at most `limits.maxWaitMs` (whatever
+ * `content-length` says) — records the API's error type from it, ends the span and returns a
+ * response with the same bytes: what was read, then the rest of the original body as it comes
+ * (the SDK cancels it when it retries, as it would have without us). A body that fails midway is
+ * handed over failing the same way after the same bytes.
  */
 export async function bufferResponse(
   rec: AttemptRecorder,
@@ -320,8 +378,10 @@ export async function bufferResponse(
   response: Response,
   body: ReadableStream<Uint8Array>,
   isJson: boolean,
+  limits: ErrorBodyLimits,
 ): Promise<Response> {
-  const { bytes, error } = await readAll(body);
+  const read = await readBounded(body, limits);
+  const { bytes, error } = read;
   if (error !== undefined) {
     rec.errorType ??= errorTypeOfException(error, req.signal);
     rec.end(rec.errorType === 'aborted' ? 'cancelled' : 'error', error);
@@ -329,24 +389,19 @@ export async function bufferResponse(
   }
   rec.env.telemetry.safely('read_body', () => {
     const text = bytes.byteLength > 0 ? decoder.decode(bytes) : '';
-    if (response.status >= 400) {
-      let parsed: unknown;
-      try {
-        parsed = isJson && text ? JSON.parse(text) : undefined;
-      } catch {
-        rec.anomaly('invalid_json');
-      }
-      rec.errorType = errorTypeOf(parsed) ?? String(response.status);
-    } else if (isJson) {
-      if (text === '') {
-        rec.anomaly('invalid_json');
-        rec.errorType = 'invalid_response';
-      } else {
-        recordText(rec, req, text, true);
-      }
+    let parsed: unknown;
+    try {
+      parsed = isJson && text ? JSON.parse(text) : undefined;
+    } catch {
+      // A cut body (the bounds) is not an anomaly of the server's.
+      if (read.whole) rec.anomaly('invalid_json');
     }
+    rec.errorType = errorTypeOf(parsed) ?? String(response.status);
   });
-  rec.end(rec.errorType !== undefined ? 'error' : 'ok');
+  rec.end('error');
+  if (!read.whole && read.reader !== undefined) {
+    return rebuild(response, continuedBody(bytes, read.reader, read.pending));
+  }
   return rebuild(response, bytes.byteLength > 0 ? bytes : null);
 }
 

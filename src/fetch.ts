@@ -27,7 +27,7 @@ import { RegionProber, RegionRouter } from './policies/regions.js';
 import { retryPolicy } from './policies/retry.js';
 import { SharedRetryBudget } from './policies/shared-budget.js';
 import { throttlePolicy } from './policies/throttle-policy.js';
-import { errorTypeOfException, timeoutKind } from './recorder.js';
+import { ERROR_BODY_DEFAULTS, errorTypeOfException, timeoutKind } from './recorder.js';
 import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
 import { resumableStream, StreamInterruptedError } from './sse/resume.js';
 import { fleetResponseStore } from './store/cache.js';
@@ -167,6 +167,14 @@ function nonNegative(name: string, value: number | undefined): number | undefine
   return value;
 }
 
+function positiveInteger(name: string, value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TypeError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
   const telemetry = new Telemetry(options.tracerProvider, options.meterProvider, {
     ...options.logging,
@@ -203,6 +211,13 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       idleMs: nonNegative('timeouts.idleMs', timeouts.idleMs),
     },
     clock,
+    errorBody: {
+      maxBytes:
+        positiveInteger('errorBody.maxBytes', options.errorBody?.maxBytes) ?? ERROR_BODY_DEFAULTS.maxBytes,
+      maxWaitMs:
+        nonNegative('errorBody.maxWaitMs', options.errorBody?.maxWaitMs) ?? ERROR_BODY_DEFAULTS.maxWaitMs,
+      clock,
+    },
   };
   // Policies, outermost first: the cache around model fallbacks around retries around region
   // failover around the breaker around each attempt.

@@ -242,6 +242,14 @@ export interface ClaudeFetchOptions {
   store?: FleetStore | FleetOptions;
   /** Timeouts. Default: none of ours (the SDK's own 10-minute timeout still applies). */
   timeouts?: TimeoutOptions;
+  /**
+   * How much of an error response's body (status ≥ 400) is read for its `error.type` before the
+   * response is handed to the caller: at most `maxBytes` (default 65 536), waiting at most
+   * `maxWaitMs` (default 1 000) for them, whatever `content-length` says. The caller then gets those
+   * bytes followed by the rest of the body as it comes, so a stalled or endless error body delays
+   * neither the SDK's retry (it cancels the body) nor costs memory.
+   */
+  errorBody?: { maxBytes?: number; maxWaitMs?: number };
   /** The clock of the policies (tests drive time through it). Default: the real clock. */
   clock?: Clock;
   /** The random source of the jitter. Default: `Math.random`. */

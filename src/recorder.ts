@@ -65,6 +65,16 @@ export interface AttemptTimeouts {
   readonly idleMs: number | undefined;
 }
 
+/** How much of an error body is read before the response is handed over (option `errorBody`). */
+export interface ErrorBodyLimits {
+  readonly maxBytes: number;
+  readonly maxWaitMs: number;
+  readonly clock: Clock;
+}
+
+/** The defaults of the `errorBody` option: 64 KiB and 1 s. */
+export const ERROR_BODY_DEFAULTS = Object.freeze({ maxBytes: 64 * 1024, maxWaitMs: 1_000 });
+
 /** Everything an attempt needs from its `createClaudeFetch` instance. */
 export interface AttemptEnv {
   readonly telemetry: Telemetry;
@@ -75,6 +85,7 @@ export interface AttemptEnv {
   readonly responseHook: ((span: Span, response: Response, info: AttemptInfo) => void) | undefined;
   readonly timeouts: AttemptTimeouts;
   readonly clock: Clock;
+  readonly errorBody: ErrorBodyLimits;
 }
 
 export function truncate(text: string, max: number): string {

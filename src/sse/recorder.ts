@@ -11,6 +11,12 @@ import { errorTypeOf, readMessage, readMessageDelta } from '../usage.js';
 import { type BodyEnd, observeBody } from './observer.js';
 import { SseParser } from './parser.js';
 
+/**
+ * The reason a reader cancels a body with once it has read the message through `message_stop`
+ * (what follows does not matter): the attempt is then `completed`, not `cancelled`.
+ */
+export const MESSAGE_COMPLETE: unique symbol = Symbol('claude-otel-middleware: message complete');
+
 const PARSED_EVENTS = new Set(['message_start', 'message_delta', 'message_stop', 'error']);
 
 /** Observes an SSE body: usage, ids, time to first chunk, `event: error`, truncation. */
@@ -109,8 +115,8 @@ export function observeStream(
       } else {
         outcome = 'ok';
       }
-      // A message read through `message_stop` is complete, even when its reader then cancels the
-      // body instead of waiting for its end (the stream resumer does).
+      // The stream resumer cancels the rest of a body after `message_stop` (with MESSAGE_COMPLETE):
+      // that message was read to its end.
       extra[A.ANTHROPIC_STREAM_OUTCOME] =
         end.kind === 'complete'
           ? outcome === 'ok'
@@ -118,7 +124,7 @@ export function observeStream(
             : 'error'
           : end.kind === 'error'
             ? 'error'
-            : sawStop && outcome === 'ok'
+            : end.kind === 'cancelled' && end.reason === MESSAGE_COMPLETE && sawStop && outcome === 'ok'
               ? 'completed'
               : end.kind;
       rec.end(outcome, error, extra);

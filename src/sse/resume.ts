@@ -20,6 +20,7 @@
 import { concatBytes } from '../bytes.js';
 import { errorTypeOf } from '../usage.js';
 import { SseParser } from './parser.js';
+import { MESSAGE_COMPLETE } from './recorder.js';
 
 /** What the consumer had received when a stream broke. */
 export interface PartialOutput {
@@ -462,7 +463,7 @@ export function resumableStream(
           }
           if (checkpoint.stopped && brokenBy === undefined) {
             // The message is complete: what follows the stop does not matter.
-            await reader.cancel().catch(() => undefined);
+            await reader.cancel(MESSAGE_COMPLETE).catch(() => undefined);
             controller.close();
             end('complete');
             return;

@@ -8,12 +8,16 @@ import { SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
+import { ERROR_BODY_DEFAULTS } from '../../src/recorder.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import {
   chunk,
   type HostileServer,
   head,
   LAST_CHUNK,
   messageEvents,
+  messageJson,
+  sendJson,
   sseText,
   startHostile,
 } from '../helpers/hostile.js';
@@ -234,3 +238,96 @@ describe('resume: a server-supplied error type on the resume path (item 14)', ()
     expect(server.requests.length).toBeGreaterThan(1);
   });
 });
+
+describe('error bodies are not read whole before the SDK gets them (items 7, 18)', () => {
+  it('a 503 whose body stalls: the SDK retries once our bounded wait is over, not at its own timeout', async () => {
+    const clock = new FakeClock();
+    server.handle((_req, socket, index) => {
+      if (index === 0) {
+        // Headers and the start of the body, then nothing (the socket stays open).
+        socket.write(
+          head(503, { 'content-type': 'application/json', 'content-length': 400, 'retry-after-ms': '1' }),
+        );
+        socket.write('{"type":"error","error":{"type":"overloaded_error",');
+        return;
+      }
+      sendJson(socket, 200, messageJson('recovered'));
+    });
+    const pending = client({ clock }, 1).messages.create(params);
+    await until(() => server.requests.length === 1 && clock.pending > 0, 'the bounded wait to start');
+    // Our wait is bounded by errorBody.maxWaitMs (1 s by default) of the injected clock.
+    clock.advance(ERROR_BODY_DEFAULTS.maxWaitMs);
+    const message = await withinGuard(pending);
+    expect(message.content).toEqual([{ type: 'text', text: 'recovered' }]);
+    expect(server.requests).toHaveLength(2);
+    await settle();
+    const first = attempts()[0];
+    expect(first?.attributes['http.response.status_code']).toBe(503);
+    expect(first?.attributes['error.type']).toBe('503');
+  });
+
+  it('hands over the bytes that arrived, then the rest of the body as it comes', async () => {
+    const clock = new FakeClock();
+    let socketOf: import('node:net').Socket | undefined;
+    server.handle((_req, socket) => {
+      socketOf = socket;
+      socket.write(head(500, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }));
+      socket.write(chunk('{"type":"error",'));
+    });
+    const f = createClaudeFetch({ clock });
+    const responded = f(`${server.url}/v1/messages`, { method: 'POST', body: JSON.stringify(params) });
+    await until(() => server.requests.length === 1 && clock.pending > 0, 'the bounded wait to start');
+    clock.advance(ERROR_BODY_DEFAULTS.maxWaitMs);
+    const response = await withinGuard(responded);
+    expect(response.status).toBe(500);
+    const text = response.text();
+    socketOf?.write(chunk('"error":{"type":"api_error","message":"late"}}'));
+    socketOf?.write(LAST_CHUNK);
+    expect(await withinGuard(text)).toBe('{"type":"error","error":{"type":"api_error","message":"late"}}');
+  });
+
+  it('a 20 MB chunked 500: holds at most errorBody.maxBytes (plus a chunk) before handing it over, whatever the length', async () => {
+    const size = 20 * 1024 * 1024;
+    const piece = new Uint8Array(64 * 1024).fill(120);
+    let pulled = 0;
+    const inner = async (): Promise<Response> => {
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            if (pulled >= size) {
+              controller.close();
+              return;
+            }
+            pulled += piece.byteLength;
+            controller.enqueue(piece);
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { status: 500, headers: { 'content-type': 'text/plain' } });
+    };
+    const f = createClaudeFetch({ fetch: inner as typeof fetch });
+    const response = await f('https://api.example.test/v1/messages', {
+      method: 'POST',
+      body: JSON.stringify(params),
+    });
+    // What we read (and hold) before the caller got the response.
+    expect(pulled).toBeLessThanOrEqual(ERROR_BODY_DEFAULTS.maxBytes + piece.byteLength);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    expect(bytes.byteLength).toBe(size);
+    expect(bytes.every((b) => b === 120)).toBe(true);
+  });
+});
+
+/** Settles `promise` or fails as a hang after 10 s of real time (a guard, not a timing assertion). */
+async function withinGuard<T>(promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const hang = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('hang: never settled')), 10_000);
+  });
+  try {
+    return await Promise.race([promise, hang]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
