@@ -16,6 +16,7 @@ export type {
   AttemptInfo,
   CaptureContentOptions,
   ClaudeFetchOptions,
+  ErrorBodyOptions,
   RetryPolicyOptions,
   TimeoutOptions,
 } from './options.js';

@@ -73,6 +73,14 @@ export interface TimeoutOptions {
   totalMs?: number;
 }
 
+/** Bounds of the read of an error body (`errorBody`). */
+export interface ErrorBodyOptions {
+  /** Most bytes read before the response is handed over. Default `65_536`. */
+  maxBytes?: number;
+  /** Longest wait for them, in ms (of `clock`). Default `1_000`. */
+  maxWaitMs?: number;
+}
+
 /** What a hook learns of an attempt. */
 export interface AttemptInfo {
   /** The request as read once from the fetch call. */
@@ -244,12 +252,11 @@ export interface ClaudeFetchOptions {
   timeouts?: TimeoutOptions;
   /**
    * How much of an error response's body (status ≥ 400) is read for its `error.type` before the
-   * response is handed to the caller: at most `maxBytes` (default 65 536), waiting at most
-   * `maxWaitMs` (default 1 000) for them, whatever `content-length` says. The caller then gets those
+   * response is handed to the caller, whatever `content-length` says. The caller then gets those
    * bytes followed by the rest of the body as it comes, so a stalled or endless error body delays
-   * neither the SDK's retry (it cancels the body) nor costs memory.
+   * neither the SDK's retry (it cancels the body) nor costs memory. Default: 64 KiB, 1 s.
    */
-  errorBody?: { maxBytes?: number; maxWaitMs?: number };
+  errorBody?: ErrorBodyOptions;
   /** The clock of the policies (tests drive time through it). Default: the real clock. */
   clock?: Clock;
   /** The random source of the jitter. Default: `Math.random`. */
