@@ -770,7 +770,10 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
    */
   function handleModels(ex: Exchange, path: string, query: URLSearchParams): void {
     if (path === '/v1/models') {
-      const stages = query.getAll('lifecycle').flatMap((v) => v.split(','));
+      // `lifecycle=a,b`, `lifecycle=a&lifecycle=b` or the SDKs' `lifecycle[]=a`.
+      const stages = [...query.getAll('lifecycle'), ...query.getAll('lifecycle[]')].flatMap((v) =>
+        v.split(','),
+      );
       const wanted = stages.length > 0 ? stages : ['active', 'deprecated'];
       const listed = catalogue.filter((m) => wanted.includes(m.lifecycle));
       const rawLimit = query.get('limit');

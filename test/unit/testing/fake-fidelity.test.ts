@@ -117,6 +117,11 @@ describe('fake Claude: models', () => {
     for await (const model of client(f).models.list({ limit: 2 })) walked.push(model.id);
     expect(walked).toEqual(all);
     expect(f.requests.filter((r) => r.path === '/v1/models').at(-1)?.query).toMatch(/after_id=/);
+    // The SDKs send arrays as `lifecycle[]=…`.
+    const retired: string[] = [];
+    for await (const model of client(f).models.list({ lifecycle: ['retired'] }))
+      retired.push(model.lifecycle);
+    expect(retired).toEqual(['retired']);
     const alias = await client(f).models.retrieve('claude-haiku-4-5');
     expect(alias.id).toBe('claude-haiku-4-5-20251001');
   });
