@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -69,5 +70,68 @@ describe('examples', () => {
     expect(attempts[1]?.block).toMatch(/'http.request.resend_count': 1,/);
     expect(attempts[1]?.block).toMatch(/'http.response.status_code': 200,/);
     expect(stdout).toMatch(/^answer: \S/m);
+  });
+
+  it('testing-fake-api.ts: prints 2 (the 529, then the SDK retry)', async () => {
+    const { stdout } = await run('testing-fake-api.ts');
+    expect(stdout).toBe('2\n');
+  });
+
+  it('resilience.ts: the primary region is down, the retry fails over and the secondary answers', async () => {
+    const { stdout } = await run('resilience.ts');
+    expect(stdout).toBe('answered by secondary (claude-sonnet-4-6)\nattempts: primary 1, secondary 1\n');
+  });
+
+  it('errors.ts: the API error first, then circuit_open from the open breaker, nothing more sent', async () => {
+    const { stdout } = await run('errors.ts');
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('call 1: 529 from the API');
+    expect(lines[1]).toMatch(/^call 2: 503 ours: circuit_open, retry after \d+ ms$/);
+    expect(lines[2]).toBe('requests sent: 2');
+  });
+
+  it('logs.ts: one pino line per event, joined to one trace', async () => {
+    const { stdout } = await run('logs.ts');
+    const lines = stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const failed = lines.find((l) => l.event === 'anthropic.attempt.failed');
+    const retry = lines.find((l) => l.event === 'anthropic.retry.scheduled');
+    expect(failed).toMatchObject({
+      level: 40,
+      'http.response.status_code': 529,
+      'error.type': 'overloaded_error',
+    });
+    expect(retry).toMatchObject({
+      level: 30,
+      'anthropic.retry.attempt': 1,
+      'anthropic.retry.source': 'backoff',
+    });
+    expect(failed?.trace_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(retry?.trace_id).toBe(failed?.trace_id);
+    expect(retry?.span_id).not.toBe(failed?.span_id);
+    expect(stdout).not.toContain('test-key');
+  });
+
+  describe.skipIf(!hasRedis())('with redis-server', () => {
+    let redis: RedisServer | undefined;
+    it('fleet.ts: after store.ready() the first call already shares its state in Redis', async () => {
+      redis = await startRedis();
+      try {
+        const { stdout, stderr } = await run('fleet.ts', { REDIS_URL: redis.url });
+        expect(stdout).not.toMatch(/not reachable/);
+        // Without `await store.ready()` the first call finds the store connecting: degraded.
+        expect(stderr).not.toMatch(/anthropic\.store\.degraded/);
+        const line = /^shared in Redis: (.*)$/m.exec(stdout)?.[1] ?? '';
+        const keys = line.split(', ');
+        expect(keys).toContain('myapp:claude:budget:retry');
+        expect(keys.some((k) => k.startsWith('myapp:claude:breaker:'))).toBe(true);
+        expect(keys.some((k) => k.startsWith('myapp:claude:headroom:'))).toBe(true);
+        expect(keys.some((k) => k.startsWith('myapp:claude:cache:'))).toBe(true);
+      } finally {
+        await redis.stop();
+      }
+    });
   });
 });
