@@ -121,8 +121,10 @@ describe('examples', () => {
       try {
         const { stdout, stderr } = await run('fleet.ts', { REDIS_URL: redis.url });
         expect(stdout).not.toMatch(/not reachable/);
-        // Without `await store.ready()` the first call finds the store connecting: degraded.
-        expect(stderr).not.toMatch(/anthropic\.store\.degraded/);
+        // Without `await store.ready()` the first call finds the store still connecting, and it
+        // degrades: "Stream isn't writeable and enableOfflineQueue options is false". (A call
+        // timing out past `timeoutMs` on a loaded machine degrades it too, for another reason.)
+        expect(stderr).not.toMatch(/enableOfflineQueue/);
         const line = /^shared in Redis: (.*)$/m.exec(stdout)?.[1] ?? '';
         const keys = line.split(', ');
         expect(keys).toContain('myapp:claude:budget:retry');
