@@ -39,6 +39,7 @@ import { totalInput } from './usage.js';
 
 /** The fetch signature the SDK calls, plus `shutdown()` (stops the region health probes, if any). */
 export type ClaudeFetch = ((input: string | URL | Request, init?: RequestInit) => Promise<Response>) & {
+  /** Stops the region health probes (if any); the fetch keeps working without them. */
   shutdown(): void;
 };
 
@@ -149,16 +150,7 @@ function recordOperation(
   }
 }
 
-/**
- * Creates the instrumented fetch. Pass it to the SDK: `new Anthropic({ fetch: createClaudeFetch() })`.
- *
- * Each HTTP attempt becomes a CLIENT span (a child of the active span, so of the SDK's own call span
- * when the SDK traces) and is counted in the metrics; see the README's telemetry reference. The
- * returned function never adds a failure of its own: what telemetry throws is caught and counted,
- * and the caller receives exactly what the wrapped fetch returned or threw.
- *
- * @throws TypeError when an option is invalid (at creation, never per request).
- */
+/** `value` when it is a positive number of milliseconds (or unset), else a `TypeError`. */
 function nonNegative(name: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
@@ -167,6 +159,7 @@ function nonNegative(name: string, value: number | undefined): number | undefine
   return value;
 }
 
+/** `value` when it is a positive integer (or unset), else a `TypeError`. */
 function positiveInteger(name: string, value: number | undefined): number | undefined {
   if (value === undefined) return undefined;
   if (!Number.isInteger(value) || value < 1) {
@@ -175,6 +168,29 @@ function positiveInteger(name: string, value: number | undefined): number | unde
   return value;
 }
 
+/**
+ * Creates the instrumented fetch. Pass it to the SDK: `new Anthropic({ fetch: createClaudeFetch() })`.
+ *
+ * Each HTTP attempt becomes a CLIENT span (a child of the active span, so of the SDK's own call span
+ * when the SDK traces) and is counted in the metrics; see the telemetry reference (docs/telemetry.md).
+ * The resilience policies (`retry`, `breaker`, `timeouts`, `regions`, `fallback`, `cache`, `resume`,
+ * `throttle`, `store`) are off until their option is set. The returned function never adds a failure
+ * of its own: what telemetry throws is caught and counted, and the caller receives exactly what the
+ * wrapped fetch returned or threw (or, with a policy on, the answer that policy chose).
+ *
+ * @param options Every option is optional; see {@link ClaudeFetchOptions}.
+ * @returns The fetch for `new Anthropic({ fetch })`; call its `shutdown()` when done with it (it
+ *   stops the region health probes, if any).
+ * @throws TypeError when an option is invalid (at creation, never per request).
+ *
+ * @example
+ * ```ts
+ * import Anthropic from '@anthropic-ai/sdk';
+ * import { createClaudeFetch } from 'claude-otel-middleware';
+ *
+ * const client = new Anthropic({ fetch: createClaudeFetch({ retry: true, breaker: true }) });
+ * ```
+ */
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
   const telemetry = new Telemetry(options.tracerProvider, options.meterProvider, {
     ...options.logging,

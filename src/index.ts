@@ -17,16 +17,21 @@ export type {
   CaptureContentOptions,
   ClaudeFetchOptions,
   ErrorBodyOptions,
+  RegionsOptions,
+  ResumeOptions,
   RetryPolicyOptions,
   TimeoutOptions,
 } from './options.js';
 export type { BackoffOptions } from './policies/backoff.js';
-export type { BreakerOptions, BreakerState } from './policies/breaker.js';
+export type { BreakerOptions, BreakerState, BreakerWindow } from './policies/breaker.js';
 export type { BreakerPolicyOptions } from './policies/breaker-policy.js';
 export type { RetryBudgetOptions } from './policies/budget.js';
-export { TAXONOMY } from './policies/classify.js';
+export type { CachedMessage, CacheOptions, ResponseStore } from './policies/cache.js';
+export { TAXONOMY, type TaxonomyEntry } from './policies/classify.js';
 export type { ClaudeOtelErrorInfo, PolicyErrorType, TimeoutKind } from './policies/errors.js';
 export { ClaudeTimeoutError, claudeOtelErrorOf, POLICY_ERROR_HEADER } from './policies/errors.js';
+export type { FallbackOptions } from './policies/fallback.js';
+export type { ProbeOptions, RegionConfig, RegionHealthOptions } from './policies/regions.js';
 export type { RetryOptions } from './policies/retry.js';
 export type { ThrottleOptions } from './policies/throttle.js';
 export { estimateInputTokens } from './policies/throttle.js';
@@ -41,10 +46,14 @@ export type {
   FleetBreakerConfig,
   FleetBreakerView,
   FleetStore,
+  HeadroomClaim,
+  HeadroomCost,
   HeadroomSnapshot,
+  ProbeGrant,
   StoredResponse,
 } from './store/types.js';
 export type { Logger, LoggingOptions, LogRateLimitOptions } from './telemetry/logging.js';
+export type { AttributeSpec, AttributeType, Origin } from './telemetry/names.js';
 export {
   ATTRIBUTES,
   EVENTS,

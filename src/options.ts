@@ -48,6 +48,20 @@ export interface RegionsOptions extends RegionHealthOptions {
     | boolean;
 }
 
+/** Stream recovery settings (option `resume`). */
+export interface ResumeOptions {
+  /**
+   * Continuations per stream; a break after the last one fails the stream.
+   * @default 2
+   */
+  maxResumptions?: number;
+  /**
+   * The longest message kept for the prefill, in characters; a longer one is not resumed.
+   * @default 1_000_000
+   */
+  maxBufferedChars?: number;
+}
+
 /** Timeouts, in ms; each unset one is off. */
 export interface TimeoutOptions {
   /**
@@ -100,6 +114,11 @@ export interface CaptureContentOptions {
   maxLength?: number;
 }
 
+/**
+ * Options of {@link createClaudeFetch}. Every option is optional; the defaults record spans and
+ * metrics through the global OpenTelemetry providers, record no content and run no resilience
+ * policy (each policy is off until its option is set, `true` for its defaults).
+ */
 export interface ClaudeFetchOptions {
   /**
    * The fetch to wrap. Default: `globalThis.fetch`, looked up on each call (so a fetch installed or
@@ -218,20 +237,7 @@ export interface ClaudeFetchOptions {
    * above any `max_tokens`); past it the text is dropped, memory stays bounded and a break is not
    * resumed (`not_resumable:too_long`). `true` for the defaults. Default: off.
    */
-  resume?:
-    | {
-        /**
-         * Continuations per stream; a break after the last one fails the stream.
-         * @default 2
-         */
-        maxResumptions?: number;
-        /**
-         * The longest message kept for the prefill, in characters; a longer one is not resumed.
-         * @default 1_000_000
-         */
-        maxBufferedChars?: number;
-      }
-    | boolean;
+  resume?: ResumeOptions | boolean;
   /**
    * Proactive throttling: a model of the rate-limit headroom per region and model, learnt from the
    * `anthropic-ratelimit-*` headers of every response (and a 429's `retry-after`); a request the

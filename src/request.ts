@@ -7,6 +7,7 @@
 export interface ClaudeRequest {
   /** The request URL. Shared between requests to the same URL: never mutate it. */
   readonly url: URL;
+  /** HTTP method, upper case. */
   readonly method: string;
   /** URL path, e.g. `/v1/messages`. */
   readonly path: string;
@@ -16,13 +17,17 @@ export interface ClaudeRequest {
   readonly body: RequestInit['body'];
   /** The parsed JSON body when it is a JSON object given as a string, else `undefined`. */
   readonly json: Record<string, unknown> | undefined;
+  /** `model` of the JSON body, when there is one. */
   readonly model: string | undefined;
+  /** `max_tokens` of the JSON body, when there is one. */
   readonly maxTokens: number | undefined;
+  /** Whether the JSON body asks for a stream (`stream: true`). */
   readonly stream: boolean;
   /** `gen_ai.operation.name` for this path. */
   readonly operation: string;
   /** The SDK's `X-Stainless-Retry-Count`, else 0. */
   readonly sdkRetryCount: number;
+  /** The caller's abort signal, if any. */
   readonly signal: AbortSignal | undefined;
   /** The rest of `init` (duplex, redirect, …), passed through unchanged. */
   readonly init: RequestInit;

@@ -61,7 +61,7 @@ export function decorrelatedJitter(
   return Math.min(clampMs(capMs), base + unit(random) * (high - base));
 }
 
-/** Options of {@link Backoff}. */
+/** Options of the retry backoff: exponential growth with jitter between `baseMs` and `capMs`. */
 export interface BackoffOptions {
   /** The first retry's window (full jitter) or smallest delay (decorrelated), in ms. Default 500. */
   baseMs?: number;

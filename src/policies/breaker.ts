@@ -25,18 +25,30 @@
 import { Listeners } from './listeners.js';
 import type { Clock } from './types.js';
 
+/** State of a circuit breaker: `closed` (attempts pass), `open` (attempts rejected at once), `half_open` (probes decide). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** The outcomes a `failure_rate` breaker looks at. */
 export type BreakerWindow =
   /** The last `size` outcomes. */
-  | { kind: 'count'; size: number }
+  | {
+      /** A window of the last outcomes. */
+      kind: 'count';
+      /** How many outcomes it holds. */
+      size: number;
+    }
   /**
    * The outcomes of the last `ms` milliseconds, kept in 10 buckets of `ms / 10`: an outcome leaves
    * the window between `0.9 * ms` and `ms` after it was recorded.
    */
-  | { kind: 'time'; ms: number };
+  | {
+      /** A window of the last milliseconds. */
+      kind: 'time';
+      /** Its length, in ms. */
+      ms: number;
+    };
 
+/** How one circuit breaker trips and recovers (the breaker policy's per-key settings). */
 export interface BreakerOptions {
   /**
    * What trips the breaker: the share of failures in a window (`failure_rate`) or a run of failures

@@ -31,7 +31,7 @@
 /** Tokens are stored as integer thousandths. */
 const SCALE = 1000;
 
-/** Options of {@link TokenBucketRetryBudget}. */
+/** Options of the retry budget: a token bucket in the manner of gRPC retry throttling. */
 export interface RetryBudgetOptions {
   /** The bucket's size; it starts full, and retries stop at half. Default 100. */
   maxTokens?: number;

@@ -24,7 +24,7 @@ import type { Clock } from './types.js';
 export interface CachedMessage {
   /** The HTTP status (a 2xx). */
   status: number;
-  /** The headers kept: only `content-type` (see {@link storedHeaders}). */
+  /** The headers kept: only `content-type` (the rest are dropped). */
   headers: Record<string, string>;
   /** The Message JSON, as received. */
   body: string;
@@ -45,17 +45,18 @@ export interface ResponseStore {
 
 /** Options of the cache. */
 export interface CacheOptions {
-  /** Where entries are kept. Default: a {@link MemoryStore} with `ttlMs` and `maxEntries`. */
+  /** Where entries are kept. Default: in memory (LRU with a TTL) with `ttlMs` and `maxEntries`. */
   store?: ResponseStore;
   /** How long an entry may be served, in milliseconds. Default 600 000 (10 minutes). */
   ttlMs?: number;
-  /** The most entries the default {@link MemoryStore} keeps (least recently used go). Default 1000. */
+  /** The most entries the default in-memory store keeps (least recently used go). Default 1000. */
   maxEntries?: number;
   /** Bodies larger than this many bytes are not stored. Default 1 048 576 (1 MiB). */
   maxEntryBytes?: number;
   /**
-   * The key of a request body, or `undefined` to neither store nor serve it. Default
-   * {@link canonicalKey}. It must not depend on credentials (they are headers, not the body).
+   * The key of a request body, or `undefined` to neither store nor serve it. Default: a hash of the
+   * body's canonical JSON (equal for bodies that differ only in key order). It must not depend on
+   * credentials (they are headers, not the body).
    */
   key?: (body: Record<string, unknown>) => string | undefined;
 }

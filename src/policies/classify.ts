@@ -20,7 +20,7 @@ export interface TaxonomyEntry {
   readonly retryable: boolean;
   /**
    * Whether it counts toward a circuit breaker's failures, by default (for `rate_limit_error`,
-   * {@link ClassifyOptions.rateLimitCountsAsFailure} decides).
+   * the breaker's `rateLimitCountsAsFailure` decides).
    */
   readonly countsAsFailure: boolean;
   /** One line on why, for the README. */

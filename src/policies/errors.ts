@@ -28,6 +28,7 @@ export type PolicyErrorType =
 
 /** A timeout of ours fired. Used as the abort reason of the attempt, so the body fails with it. */
 export class ClaudeTimeoutError extends Error {
+  /** Always `ClaudeTimeoutError`. */
   override readonly name = 'ClaudeTimeoutError';
   /** `connect_timeout`, `first_chunk_timeout`, `idle_timeout` or `total_timeout`. */
   readonly errorType: `${TimeoutKind}_timeout`;
@@ -44,6 +45,7 @@ export class ClaudeTimeoutError extends Error {
 
 /** What {@link claudeOtelErrorOf} tells of a failure a policy produced. */
 export interface ClaudeOtelErrorInfo {
+  /** The `error.type` of the failure, e.g. `circuit_open`, `throttled`, `idle_timeout`. */
   type: PolicyErrorType | string;
   /** For `circuit_open` and `retry_after_exceeds_deadline`: how long until a retry may succeed. */
   retryAfterMs: number | undefined;

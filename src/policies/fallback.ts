@@ -15,7 +15,7 @@
 import { TAXONOMY } from './classify.js';
 import type { Clock, ErrorType } from './types.js';
 
-/** Options of {@link ModelFallback}. */
+/** Options of the model fallback (option `fallback`). */
 export interface FallbackOptions {
   /**
    * The ordered chain of models to fall back to, after the request's own model, e.g.
@@ -25,9 +25,9 @@ export interface FallbackOptions {
    */
   models: string[];
   /**
-   * The error types that trigger a fallback. Default {@link DEFAULT_FALLBACK_ON}: overloads, server
+   * The error types that trigger a fallback. Default (`DEFAULT_FALLBACK_ON`): overloads, server
    * errors, timeouts, connection errors and an open circuit breaker. The caller's own errors
-   * ({@link CALLER_ERROR_TYPES}: `invalid_request_error`, `authentication_error`, …) and the
+   * (`CALLER_ERROR_TYPES`: `invalid_request_error`, `authentication_error`, …) and the
    * caller's abort (`aborted`) are refused with a `TypeError`: another model would not fix them.
    * `rate_limit_error` may be listed (each model has its own limits); it is not by default.
    */

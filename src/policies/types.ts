@@ -5,6 +5,7 @@
 
 /** Time source in milliseconds (monotonic enough for durations). Default: `performance.now()`. */
 export interface Clock {
+  /** The current time, in milliseconds. */
   now(): number;
   /** Resolves after `ms` (or rejects with the signal's reason when it aborts first). */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
@@ -14,6 +15,7 @@ export interface Clock {
 
 /** A pending {@link Clock.setTimer} call. */
 export interface Timer {
+  /** Cancels the call if it has not run yet. */
   cancel(): void;
 }
 

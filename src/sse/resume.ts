@@ -36,12 +36,14 @@ export interface PartialOutput {
 
 /** A stream broke and could not be resumed. */
 export class StreamInterruptedError extends Error {
+  /** Always `StreamInterruptedError`. */
   override readonly name = 'StreamInterruptedError';
   constructor(
     /** Why it broke (`connection_error`, `overloaded_error`, `idle_timeout`, …). */
     readonly reason: string,
     /** Why it was not resumed (`not_resumable:<why>`, `resumptions_spent`, `continuation_failed`). */
     readonly notResumed: string,
+    /** What the consumer had received before the break. */
     readonly partial: PartialOutput,
     options?: { cause?: unknown },
   ) {

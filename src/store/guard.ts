@@ -27,7 +27,9 @@ export type StoreOperation = 'breaker' | 'budget' | 'headroom' | 'cache';
  * through the fetch's structured logs (the `logger` option and OpenTelemetry log records).
  */
 export interface StoreLogger {
+  /** A store failure or degradation (pino's signature). */
   warn(obj: Record<string, unknown>, msg?: string): void;
+  /** A recovery (pino's signature). */
   info(obj: Record<string, unknown>, msg?: string): void;
 }
 

@@ -14,6 +14,7 @@ import {
   type HeadroomClaim,
   type HeadroomCost,
   type HeadroomSnapshot,
+  type ProbeGrant,
   positiveNumber,
   type StoredResponse,
 } from './types.js';
@@ -163,11 +164,7 @@ export class MemoryFleetStore implements FleetStore {
     return this.#view(record, now);
   }
 
-  async breakerAcquireProbe(
-    key: string,
-    owner: string,
-    config: FleetBreakerConfig,
-  ): Promise<{ granted: boolean; view: FleetBreakerView }> {
+  async breakerAcquireProbe(key: string, owner: string, config: FleetBreakerConfig): Promise<ProbeGrant> {
     const now = this.#clock.now();
     const record = this.#breaker(key, config, now);
     if (record.state !== 'half_open') return { granted: false, view: this.#view(record, now) };

@@ -24,6 +24,7 @@ import {
   type HeadroomClaim,
   type HeadroomCost,
   type HeadroomSnapshot,
+  type ProbeGrant,
   positiveNumber,
   type StoredResponse,
 } from './types.js';
@@ -372,11 +373,7 @@ export class RedisFleetStore implements FleetStore {
     return (await this.#breaker('record', key, config, failed ? '1' : '0')).view;
   }
 
-  breakerAcquireProbe(
-    key: string,
-    owner: string,
-    config: FleetBreakerConfig,
-  ): Promise<{ granted: boolean; view: FleetBreakerView }> {
+  breakerAcquireProbe(key: string, owner: string, config: FleetBreakerConfig): Promise<ProbeGrant> {
     return this.#breaker('acquire', key, config, owner);
   }
 

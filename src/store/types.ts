@@ -20,18 +20,27 @@
 export interface FleetBreakerConfig {
   /** `consecutive`: failures in a row across the fleet; `failure_rate`: share of failures in `windowMs`. */
   readonly mode: 'consecutive' | 'failure_rate';
+  /** `consecutive` mode: failures in a row that open the breaker. */
   readonly consecutiveFailures: number;
+  /** `failure_rate` mode: the share of failures (0–1) that opens the breaker. */
   readonly failureRateThreshold: number;
+  /** `failure_rate` mode: outcomes needed in the window before the rate counts. */
   readonly minimumThroughput: number;
   /** `failure_rate` mode: the fleet's last `windowSize` outcomes (`count`), or those of `windowMs` (`time`, in 10 buckets). */
   readonly windowKind: 'count' | 'time';
+  /** `count` window: outcomes kept. */
   readonly windowSize: number;
+  /** `time` window: its length, in ms. */
   readonly windowMs: number;
+  /** How long the first trip keeps the breaker open, in ms. */
   readonly openMs: number;
+  /** Factor of the open time on each trip in a row. */
   readonly openBackoffMultiplier: number;
+  /** The longest open time, in ms. */
   readonly maxOpenMs: number;
   /** Probes admitted at once across the fleet in half-open. */
   readonly halfOpenProbes: number;
+  /** Probe successes that close the breaker. */
   readonly successThreshold: number;
   /** A probe slot whose owner never settled it (a crashed worker) is freed after this long. */
   readonly probeTtlMs: number;
@@ -39,16 +48,35 @@ export interface FleetBreakerConfig {
 
 /** A shared breaker as the fleet sees it now. */
 export interface FleetBreakerView {
+  /** The breaker's state. */
   readonly state: 'closed' | 'open' | 'half_open';
   /** While open: ms until probes are admitted; else 0. */
   readonly openForMs: number;
+}
+
+/** The answer of {@link FleetStore.breakerAcquireProbe}. */
+export interface ProbeGrant {
+  /** Whether the owner got a probe slot. */
+  readonly granted: boolean;
+  /** The breaker after the attempt to take one. */
+  readonly view: FleetBreakerView;
 }
 
 /** Rate-limit headroom of one key (region and model) as last observed by any process. */
 export interface HeadroomSnapshot {
   /** By resource (`requests`, `tokens`, `input_tokens`, `output_tokens`). */
   readonly resources: Readonly<
-    Record<string, { readonly limit?: number; readonly remaining: number; readonly resetInMs: number }>
+    Record<
+      string,
+      {
+        /** The limit, when the headers said it. */
+        readonly limit?: number;
+        /** What was left. */
+        readonly remaining: number;
+        /** ms until it was full again. */
+        readonly resetInMs: number;
+      }
+    >
   >;
   /** How long ago it was observed (0 when written). */
   readonly ageMs: number;
@@ -58,12 +86,15 @@ export interface HeadroomSnapshot {
 
 /** What a request takes from the headroom. */
 export interface HeadroomCost {
+  /** Requests (1). */
   readonly requests: number;
+  /** Estimated input tokens. */
   readonly inputTokens: number;
 }
 
 /** The answer of {@link FleetStore.headroomClaim}. */
 export interface HeadroomClaim {
+  /** Whether the request may be sent now. */
   readonly granted: boolean;
   /** When not granted: ms before it may be. */
   readonly waitMs: number;
@@ -73,8 +104,11 @@ export interface HeadroomClaim {
 
 /** A cached success, as a store keeps it. */
 export interface StoredResponse {
+  /** The HTTP status (a 2xx). */
   readonly status: number;
+  /** The headers kept (`content-type`). */
   readonly headers: Record<string, string>;
+  /** The Message JSON, as received. */
   readonly body: string;
   /** How long ago it was stored. */
   readonly ageMs: number;
@@ -92,11 +126,7 @@ export interface FleetStore {
    * Takes one of the `halfOpenProbes` probe slots of a half-open breaker for `owner` (atomically,
    * across the fleet). `granted` false: not half-open, or every slot taken.
    */
-  breakerAcquireProbe(
-    key: string,
-    owner: string,
-    config: FleetBreakerConfig,
-  ): Promise<{ granted: boolean; view: FleetBreakerView }>;
+  breakerAcquireProbe(key: string, owner: string, config: FleetBreakerConfig): Promise<ProbeGrant>;
   /** Settles `owner`'s probe: a failure re-opens (longer), enough successes close. */
   breakerSettleProbe(
     key: string,
@@ -114,6 +144,7 @@ export interface FleetStore {
    * only ever extends the stored block.
    */
   headroomPut(key: string, snapshot: HeadroomSnapshot): Promise<void>;
+  /** `key`'s stored headroom, if any. */
   headroomGet(key: string): Promise<HeadroomSnapshot | undefined>;
   /**
    * Claims a request's cost against `key`'s shared headroom, atomically across the fleet: granted
@@ -122,6 +153,7 @@ export interface FleetStore {
    * the claims (the server's `remaining` counts them).
    */
   headroomClaim(key: string, cost: HeadroomCost, refill: 'continuous' | 'at_reset'): Promise<HeadroomClaim>;
+  /** The response cached under `key`, if any and not expired. */
   cacheGet(key: string): Promise<StoredResponse | undefined>;
   /** Stores a response for `ttlMs`; values over the store's size bound are not stored. */
   cacheSet(key: string, value: Omit<StoredResponse, 'ageMs'>, ttlMs: number): Promise<void>;

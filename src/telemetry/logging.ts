@@ -40,9 +40,13 @@ import {
  * `logger.warn({ event, trace_id, span_id, …fields }, message)`).
  */
 export interface Logger {
+  /** Logs `obj` (the event's fields) with `msg` at `debug`. */
   debug(obj: Record<string, unknown>, msg?: string): void;
+  /** Logs at `info`. */
   info(obj: Record<string, unknown>, msg?: string): void;
+  /** Logs at `warn`. */
   warn(obj: Record<string, unknown>, msg?: string): void;
+  /** Logs at `error`. */
   error(obj: Record<string, unknown>, msg?: string): void;
   /** When present (pino has it), events of a disabled level are not even built. */
   isLevelEnabled?(level: string): boolean;

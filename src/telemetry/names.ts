@@ -18,9 +18,13 @@ export type Origin = 'semconv-http' | 'semconv-genai' | 'semconv-general' | 'lib
 
 /** One attribute's declaration. */
 export interface AttributeSpec {
+  /** The attribute name as emitted, e.g. `http.response.status_code`. */
   readonly name: string;
+  /** Its value type. */
   readonly type: AttributeType;
+  /** Where the name comes from. */
   readonly origin: Origin;
+  /** What it records. */
   readonly brief: string;
 }
 
@@ -362,6 +366,7 @@ export interface SpanSpec {
   readonly brief: string;
 }
 
+/** Every span this library starts (`name` is a pattern for the attempt and operation spans). */
 export const SPANS = {
   PROBE: {
     name: 'anthropic.region.probe',
@@ -390,6 +395,7 @@ export interface EventSpec {
   readonly attributes: readonly string[];
 }
 
+/** Every span event, on the attempt or the operation span. */
 export const EVENTS = {
   STREAM_ERROR: {
     name: 'anthropic.stream.error',
@@ -507,6 +513,7 @@ const ATTEMPT_ATTRIBUTES = [
   ATTRIBUTES.ERROR_TYPE.name,
 ] as const;
 
+/** Every metric instrument, with its unit, attributes and histogram buckets. */
 export const METRICS = {
   OPERATION_DURATION: {
     name: 'gen_ai.client.operation.duration',

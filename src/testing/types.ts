@@ -34,15 +34,32 @@ export interface Fault {
   /** Streams only: wait this long after the headers before the first event (ms). */
   delayFirstEventMs?: number;
   /** Streams only: after `afterEvents` events, pause `ms` before the next one. */
-  stall?: { afterEvents: number; ms: number };
+  stall?: {
+    /** Events sent before the pause. */
+    afterEvents: number;
+    /** Length of the pause, in ms. */
+    ms: number;
+  };
   /**
    * Streams only: destroy the connection after `afterEvents` complete events, either on an event
    * boundary (default), in the middle of the next event, or inside a multi-byte UTF-8 character
    * of the next event's text.
    */
-  drop?: { afterEvents: number; at?: 'boundary' | 'mid-event' | 'mid-utf8' };
+  drop?: {
+    /** Complete events sent before the drop. */
+    afterEvents: number;
+    /** Where the connection breaks. Default `boundary`. */
+    at?: 'boundary' | 'mid-event' | 'mid-utf8';
+  };
   /** Streams only: after `afterEvents` events send `event: error` with this error type and end. */
-  sseError?: { afterEvents: number; errorType?: string; message?: string };
+  sseError?: {
+    /** Events sent before the error event. */
+    afterEvents: number;
+    /** `error.type` of the event. Default `overloaded_error`. */
+    errorType?: string;
+    /** `error.message` of the event. Default a short text naming the type. */
+    message?: string;
+  };
   /**
    * Replaces the whole answer with these exact bytes (for fuzzing clients): the status (default 200),
    * the headers as `[name, value]` pairs sent as given (duplicates and odd values included; no
@@ -75,6 +92,7 @@ export interface RawResponse {
 export interface RecordedRequest {
   /** Zero-based order of arrival at this instance. */
   index: number;
+  /** HTTP method, e.g. `POST`. */
   method: string;
   /** Path without the query, e.g. `/v1/messages`. */
   path: string;
@@ -107,7 +125,12 @@ export interface FakeClaudeOptions {
   /** Paths that consume `script` and `random` faults. Default `['/v1/messages']`. */
   scriptPaths?: string[];
   /** Random faults: each request gets one of `faults` (uniformly) with probability `rate`. */
-  random?: { rate: number; faults: Fault[] };
+  random?: {
+    /** Probability (0–1) that a request gets a fault. */
+    rate: number;
+    /** The faults drawn from. */
+    faults: Fault[];
+  };
   /** The assistant's text, or a function of the request. Default: a short generated sentence. */
   text?: string | ((request: RecordedRequest) => string);
   /**
@@ -127,11 +150,17 @@ export interface FakeClaudeOptions {
    */
   rateLimit?:
     | {
+        /** Requests per window (`anthropic-ratelimit-requests-*`). */
         requests?: number;
+        /** Tokens per window (`anthropic-ratelimit-tokens-*`). */
         tokens?: number;
+        /** Input tokens per window (`anthropic-ratelimit-input-tokens-*`). */
         inputTokens?: number;
+        /** Output tokens per window (`anthropic-ratelimit-output-tokens-*`). */
         outputTokens?: number;
+        /** Window length, in ms. Default 60 000. */
         windowMs?: number;
+        /** Answer 429 when the window cannot cover a request. Default `false`. */
         enforce?: boolean;
       }
     | false;
@@ -149,7 +178,9 @@ export interface FakeClaudeOptions {
 export interface FakeClaude {
   /** Base URL, e.g. `http://127.0.0.1:41234` (pass as the SDK's `baseURL`). */
   readonly url: string;
+  /** The port it listens on. */
   readonly port: number;
+  /** Its name (option `name`), e.g. a region's. */
   readonly name: string;
   /** Every request received, in order. */
   readonly requests: readonly RecordedRequest[];
