@@ -25,9 +25,9 @@ export interface FallbackOptions {
    */
   models: string[];
   /**
-   * The error types that trigger a fallback. Default (`DEFAULT_FALLBACK_ON`): overloads, server
-   * errors, timeouts, connection errors and an open circuit breaker. The caller's own errors
-   * (`CALLER_ERROR_TYPES`: `invalid_request_error`, `authentication_error`, …) and the
+   * The error types that trigger a fallback. Default: overloads, server errors, timeouts,
+   * connection errors and an open circuit breaker. The caller's own errors
+   * (`invalid_request_error`, `authentication_error`, …) and the
    * caller's abort (`aborted`) are refused with a `TypeError`: another model would not fix them.
    * `rate_limit_error` may be listed (each model has its own limits); it is not by default.
    */
