@@ -185,35 +185,64 @@ export function htmlPage(status: number): string {
 
 /** `{ supported }` of a model capability. */
 export interface CapabilitySupport {
+  /** Whether the model supports it. */
   supported: boolean;
 }
 
 /** The `capabilities` object of a {@link ModelInfo} (every key present, as the API sends it). */
 export interface ModelCapabilities {
+  /** The Message Batches API. */
   batch: CapabilitySupport;
+  /** Citations. */
   citations: CapabilitySupport;
+  /** The code execution tool. */
   code_execution: CapabilitySupport;
+  /** Context management, with its strategies. */
   context_management: CapabilitySupport & {
+    /** Clearing thinking blocks. */
     clear_thinking_20251015: CapabilitySupport | null;
+    /** Clearing tool uses. */
     clear_tool_uses_20250919: CapabilitySupport | null;
+    /** Compaction. */
     compact_20260112: CapabilitySupport | null;
   };
+  /** The `effort` parameter, by level. */
   effort: CapabilitySupport & {
+    /** `low` effort. */
     low: CapabilitySupport;
+    /** `medium` effort. */
     medium: CapabilitySupport;
+    /** `high` effort. */
     high: CapabilitySupport;
+    /** `max` effort. */
     max: CapabilitySupport;
+    /** `xhigh` effort. */
     xhigh: CapabilitySupport | null;
   };
+  /** Image input. */
   image_input: CapabilitySupport;
+  /** PDF input. */
   pdf_input: CapabilitySupport;
-  server_tools: CapabilitySupport & { code_execution: CapabilitySupport; web_search: CapabilitySupport };
+  /** Server tools, by tool. */
+  server_tools: CapabilitySupport & {
+    /** The code execution tool. */
+    code_execution: CapabilitySupport;
+    /** The web search tool. */
+    web_search: CapabilitySupport;
+  };
+  /** Structured outputs. */
   structured_outputs: CapabilitySupport;
+  /** Extended thinking, by type. */
   thinking: CapabilitySupport & {
+    /** The thinking types. */
     types: {
+      /** Adaptive thinking. */
       adaptive: CapabilitySupport;
+      /** Thinking between tool calls. */
       between_tools: CapabilitySupport;
+      /** Thinking off. */
       disabled: CapabilitySupport;
+      /** Thinking on, with a budget. */
       enabled: CapabilitySupport;
     };
   };
@@ -221,20 +250,27 @@ export interface ModelCapabilities {
 
 /** One entry of `GET /v1/models` (every field the official SDKs type as required). */
 export interface ModelInfo {
+  /** Always `model`. */
   type: 'model';
+  /** The model id, e.g. `claude-sonnet-4-6`. */
   id: string;
+  /** The human-readable name. */
   display_name: string;
   /** RFC 3339. */
   created_at: string;
+  /** Where the model is in its lifecycle. */
   lifecycle: 'active' | 'deprecated' | 'retired';
   /** RFC 3339; `null` while `active`. */
   deprecated_at: string | null;
   /** RFC 3339; `null` while `active`. */
   retires_at: string | null;
+  /** The model family. */
   line: 'haiku' | 'sonnet' | 'opus' | null;
+  /** The context window, in tokens. */
   max_input_tokens: number | null;
   /** The largest `max_tokens` a request may ask for. */
   max_tokens: number | null;
+  /** What the model supports. */
   capabilities: ModelCapabilities | null;
 }
 

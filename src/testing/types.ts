@@ -169,7 +169,13 @@ export interface FakeClaudeOptions {
    * defaults): accepted by the Messages API and listed by `GET /v1/models`. A request naming a
    * model outside the catalogue (and its aliases) gets `404 not_found_error`, as from the API.
    */
-  models?: Array<string | (Partial<ModelInfo> & { id: string })>;
+  models?: Array<
+    | string
+    | (Partial<ModelInfo> & {
+        /** The model id. */
+        id: string;
+      })
+  >;
   /** When set, requests must carry this key (`x-api-key` or `Authorization: Bearer`) or get 401. */
   apiKey?: string;
 }

@@ -21,6 +21,7 @@ import type {
   ClaudeOtelErrorInfo,
   ClaudeRequest,
   Clock,
+  ErrorBodyOptions,
   FallbackOptions,
   FleetBreakerConfig,
   FleetOptions,
@@ -93,6 +94,7 @@ describe('public types', () => {
     expectTypeOf<FleetOptions>().toExtend<StoreGuardOptions>();
     expectTypeOf<NonNullable<FleetOptions['logger']>>().toEqualTypeOf<StoreLogger>();
     expectTypeOf<Option<'timeouts'>>().toEqualTypeOf<TimeoutOptions>();
+    expectTypeOf<Option<'errorBody'>>().toEqualTypeOf<ErrorBodyOptions>();
     expectTypeOf<Option<'logging'>>().toEqualTypeOf<LoggingOptions>();
     expectTypeOf<Option<'logger'>>().toEqualTypeOf<Logger>();
     expectTypeOf<Option<'captureContent'>>().toEqualTypeOf<boolean | CaptureContentOptions>();
