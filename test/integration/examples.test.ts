@@ -136,4 +136,9 @@ describe('examples', () => {
       }
     });
   });
+
+  it('otlp-setup.ts: setup() exports traces, metrics and logs of the call over OTLP/HTTP', async () => {
+    const { stdout } = await run('otlp-setup.ts');
+    expect(stdout).toBe('the collector received: POST /v1/logs, POST /v1/metrics, POST /v1/traces\n');
+  });
 });
