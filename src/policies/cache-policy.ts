@@ -13,6 +13,8 @@ import {
   cachedResponse,
   cachedStream,
   canonicalKey,
+  completeMessage,
+  isServable,
   MemoryStore,
   type ResponseStore,
   storedHeaders,
@@ -47,6 +49,9 @@ export function cachePolicy(options: CacheOptions, clock: Clock): Policy {
           .text()
           .then(async (text) => {
             if (Buffer.byteLength(text) > maxEntryBytes) return;
+            // Only a complete Message is stored: not an HTML page with a 200, not a cut body.
+            const type = response.headers.get('content-type') ?? '';
+            if (!type.includes('json') || completeMessage(text) === undefined) return;
             const entry: CachedMessage = {
               status: response.status,
               headers: storedHeaders(response.headers),
@@ -67,6 +72,8 @@ export function cachePolicy(options: CacheOptions, clock: Clock): Policy {
       op.telemetry.failed('cache_lookup', error);
     }
     if (entry !== undefined && clock.now() - entry.storedAt > ttlMs) entry = undefined;
+    // A store may hand back anything: what is not a complete Message is a miss.
+    if (entry !== undefined && !isServable(entry)) entry = undefined;
     const found = entry;
     // A corrupt entry (from a custom store) is a miss, not a failure.
     const response =

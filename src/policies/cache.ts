@@ -252,6 +252,9 @@ function cacheHeaders(entry: CachedMessage, now: number, contentType: string): H
  * it is a 2xx, else 200.
  */
 export function cachedResponse(entry: CachedMessage, now: number): Response {
+  if (completeMessage(entry.body) === undefined) {
+    throw new TypeError('the cached body is not a complete Message: it is not served');
+  }
   const contentType = storedHeaders(entry.headers ?? {})['content-type'] ?? 'application/json';
   const status =
     Number.isInteger(entry.status) && entry.status >= 200 && entry.status < 300 ? entry.status : 200;
@@ -262,6 +265,45 @@ type Json = Record<string, unknown>;
 
 function isObject(value: unknown): value is Json {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/**
+ * The Message a body holds when it is the JSON of a *complete* Message — `type: "message"`, an
+ * assistant `role`, an `id`, a `content` array and a `stop_reason` — else `undefined`. Only such a
+ * body is stored, and a stored entry is checked again before it is served (a store may hand back
+ * anything).
+ */
+export function completeMessage(body: unknown): Json | undefined {
+  if (typeof body !== 'string') return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  if (
+    !isObject(message) ||
+    message.type !== 'message' ||
+    message.role !== 'assistant' ||
+    typeof message.id !== 'string' ||
+    !Array.isArray(message.content) ||
+    typeof message.stop_reason !== 'string'
+  ) {
+    return undefined;
+  }
+  return message;
+}
+
+/** Whether `entry` may be served: a 2xx with a JSON content type and a complete Message body. */
+export function isServable(entry: unknown): entry is CachedMessage {
+  if (!isObject(entry)) return false;
+  const status = entry.status;
+  if (typeof status !== 'number' || status < 200 || status > 299) return false;
+  const headers = isObject(entry.headers) ? (entry.headers as Record<string, string>) : {};
+  const type = storedHeaders(headers)['content-type'] ?? '';
+  if (typeof type !== 'string' || !type.includes('json')) return false;
+  if (typeof entry.storedAt !== 'number' || Number.isNaN(entry.storedAt)) return false;
+  return completeMessage(entry.body) !== undefined;
 }
 
 /** Characters of text per delta: a long text replays as a few deltas, not one per word. */
@@ -355,17 +397,12 @@ function* messageEvents(message: Json, content: readonly unknown[]): Generator<S
  * 3. `message_delta` with `stop_reason`, `stop_sequence` and the final usage (`output_tokens`);
  * 4. `message_stop`.
  *
- * @throws TypeError when the stored body is not the JSON of a Message (an object with a `content`
- *   array), so a corrupt entry is never replayed.
+ * @throws TypeError when the stored body is not the JSON of a complete Message (see
+ *   {@link completeMessage}), so a corrupt entry is never replayed.
  */
 export function cachedStream(entry: CachedMessage, now: number): Response {
-  let message: unknown;
-  try {
-    message = JSON.parse(entry.body);
-  } catch {
-    message = undefined;
-  }
-  if (!isObject(message) || !Array.isArray(message.content)) {
+  const message = completeMessage(entry.body);
+  if (message === undefined || !Array.isArray(message.content)) {
     throw new TypeError('the cached body is not a Message: it cannot be replayed as a stream');
   }
   const events = messageEvents(message, message.content);

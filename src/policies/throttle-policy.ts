@@ -17,10 +17,15 @@ import type { StoreGuard } from '../store/guard.js';
 import { parseRateLimits, parseRetryAfter } from '../telemetry/headers.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { ClaudeTimeoutError, POLICY_ERROR_HEADER, policyResponse } from './errors.js';
-import { estimateInputTokens, Headroom, type ThrottleOptions } from './throttle.js';
+import { estimateInputTokens, Headroom, MAX_BLOCK_MS, type ThrottleOptions } from './throttle.js';
 
 /** Keys kept (least recently used go). */
 const MAX_KEYS = 1000;
+/**
+ * A key the model refuses sends one request anyway (a probe) when it has heard nothing from the
+ * server (no response, no probe) for this long, in ms — unless a 429's (capped) block holds it.
+ */
+export const PROBE_INTERVAL_MS = 5_000;
 
 function bodyText(body: RequestInit['body']): string {
   if (typeof body === 'string') return body;
@@ -48,13 +53,17 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
     throw new TypeError('throttle.estimateTokens must be a function');
   }
   const estimate = options.estimateTokens ?? estimateInputTokens;
-  const keys = new Map<string, { headroom: Headroom; syncedAt: number }>();
+  const keys = new Map<string, { headroom: Headroom; syncedAt: number; probedAt: number }>();
   const entry = (key: string) => {
     let e = keys.get(key);
     if (e !== undefined) {
       keys.delete(key);
     } else {
-      e = { headroom: new Headroom(refill), syncedAt: Number.NEGATIVE_INFINITY };
+      e = {
+        headroom: new Headroom(refill),
+        syncedAt: Number.NEGATIVE_INFINITY,
+        probedAt: Number.NEGATIVE_INFINITY,
+      };
       if (keys.size >= MAX_KEYS) {
         const oldest = keys.keys().next();
         if (!oldest.done) keys.delete(oldest.value);
@@ -102,6 +111,28 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
       if (wait.ms <= 0) break;
       resource = wait.resource ?? resource;
       const attributes = { [A.ANTHROPIC_THROTTLE_RESOURCE]: resource ?? 'requests' };
+      if (
+        (waited + wait.ms > maxWaitMs || now + wait.ms >= op.deadlineAt) &&
+        h.blockedUntil <= now &&
+        now - Math.max(e.probedAt, h.observedAt) >= PROBE_INTERVAL_MS
+      ) {
+        // The model would refuse, and has not heard from the server for a while: one request goes
+        // anyway, so that newer headers can correct it (a model is never believed for good).
+        e.probedAt = now;
+        op.telemetry.safely('throttle_metrics', () =>
+          op.telemetry.instruments.throttleWaits.add(1, {
+            ...attributes,
+            [A.ANTHROPIC_THROTTLE_OUTCOME]: 'probe',
+            [A.ANTHROPIC_REGION]: plan.region,
+          }),
+        );
+        decide(op, EVENTS.THROTTLE.name, {
+          ...attributes,
+          [A.ANTHROPIC_THROTTLE_OUTCOME]: 'probe',
+          [A.ANTHROPIC_RETRY_DELAY]: 0,
+        });
+        break;
+      }
       if (waited + wait.ms > maxWaitMs || now + wait.ms >= op.deadlineAt) {
         op.telemetry.safely('throttle_metrics', () =>
           op.telemetry.instruments.throttleWaits.add(1, {
@@ -166,7 +197,7 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
       if (handle.response.status === 429) {
         const retryAfterS = parseRetryAfter(headers, wall);
         // Without a retry-after, a second: the headers' zeros and reset time do the rest.
-        blockedForMs = retryAfterS !== undefined ? retryAfterS * 1000 : 1000;
+        blockedForMs = Math.min(retryAfterS !== undefined ? retryAfterS * 1000 : 1000, MAX_BLOCK_MS);
         h.block(now, blockedForMs);
       }
       if (sync !== undefined && (h.observedAt === now || blockedForMs > 0)) {

@@ -69,6 +69,16 @@ export interface ThrottleWait {
 }
 
 const MINUTE_MS = 60_000;
+/**
+ * The longest window a `reset` header is believed for: the API's limits are per minute, so a reset
+ * further away (`9999-12-31`) is a broken or hostile header, not a reason to refuse for good.
+ */
+export const MAX_WINDOW_MS = MINUTE_MS;
+/**
+ * The longest a 429's `retry-after` blocks a key of the throttle (tighter than the retry policy's
+ * own cap: the throttle refuses locally, and only a request sent can bring newer headers).
+ */
+export const MAX_BLOCK_MS = 30_000;
 /** The precision of the `reset` headers: RFC 3339 times in whole seconds. */
 const RESET_PRECISION_MS = 1_000;
 
@@ -111,7 +121,7 @@ export class Headroom {
         observedAt: now,
         // The API writes the reset in whole seconds (truncated): the bucket is full only by the
         // end of that second.
-        resetAt: now + (state.reset ?? 0) * 1000 + RESET_PRECISION_MS,
+        resetAt: now + Math.min((state.reset ?? 0) * 1000, MAX_WINDOW_MS) + RESET_PRECISION_MS,
         used: 0,
       });
     }
@@ -120,7 +130,8 @@ export class Headroom {
 
   /** Nothing may be sent for `ms` from `now` (a 429's `retry-after`); only ever extends the block. */
   block(now: number, ms: number): void {
-    this.blockedUntil = Math.max(this.blockedUntil, now + ms);
+    const capped = Math.min(Number.isFinite(ms) ? Math.max(0, ms) : MAX_BLOCK_MS, MAX_BLOCK_MS);
+    this.blockedUntil = Math.max(this.blockedUntil, now + capped);
   }
 
   /** The headroom of `resource` at `now`, reservations deducted (`Infinity` when unknown). */
@@ -260,7 +271,7 @@ export class Headroom {
         limit: r.limit,
         remaining: r.remaining,
         observedAt,
-        resetAt: observedAt + r.resetInMs,
+        resetAt: observedAt + Math.min(r.resetInMs, MAX_WINDOW_MS + RESET_PRECISION_MS),
         used,
       });
     }

@@ -333,7 +333,7 @@ export const ATTRIBUTES = {
     'anthropic.throttle.outcome',
     'string',
     'library',
-    '`waited` (the request was held, then sent) or `rejected` (the wait would pass `maxWaitMs` or the deadline).',
+    '`waited` (the request was held, then sent), `rejected` (the wait would pass `maxWaitMs` or the deadline) or `probe` (it would be rejected, but nothing was heard from the server for 5 s: sent anyway to refresh the model).',
   ),
   ANTHROPIC_STORE_OPERATION: attr(
     'anthropic.store.operation',

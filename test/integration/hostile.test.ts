@@ -9,7 +9,9 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
 import { ERROR_BODY_DEFAULTS } from '../../src/recorder.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { MAX_BLOCK_MS, MAX_WINDOW_MS } from '../../src/policies/throttle.js';
+import { PROBE_INTERVAL_MS } from '../../src/policies/throttle-policy.js';
+import { drive, FakeClock } from '../helpers/fake-clock.js';
 import {
   chunk,
   type HostileServer,
@@ -331,3 +333,125 @@ async function withinGuard<T>(promise: Promise<T>): Promise<T> {
     clearTimeout(timer);
   }
 }
+
+describe('the throttle is never locked out by one response (item 13)', () => {
+  const lockout = {
+    'anthropic-ratelimit-requests-limit': '50',
+    'anthropic-ratelimit-requests-remaining': '0',
+    'anthropic-ratelimit-requests-reset': '9999-12-31T23:59:59Z',
+  };
+
+  it('a reset of 9999-12-31 is believed for a minute at most: the next request waits, it is not refused', async () => {
+    const clock = new FakeClock();
+    server.handle((_req, socket) => sendJson(socket, 200, messageJson('ok'), lockout));
+    const c = client({ clock, throttle: true });
+    await c.messages.create(params);
+    await withinGuard(drive(clock, c.messages.create(params), { kind: 'sleep' }));
+    expect(server.requests).toHaveLength(2);
+  });
+
+  it('a key the model refuses lets a probe through once nothing was heard for PROBE_INTERVAL_MS', async () => {
+    const clock = new FakeClock();
+    server.handle((_req, socket) => sendJson(socket, 200, messageJson('ok'), lockout));
+    const c = client({ clock, throttle: { refill: 'at_reset' } });
+    await c.messages.create(params);
+    // The (capped) window is still longer than maxWaitMs: refused locally, nothing sent.
+    const refused = await c.messages.create(params).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(Anthropic.RateLimitError);
+    expect(server.requests).toHaveLength(1);
+    clock.advance(PROBE_INTERVAL_MS);
+    await c.messages.create(params);
+    expect(server.requests).toHaveLength(2);
+    // The probe's answer says the same: refused again at once, until the capped window is over.
+    await expect(c.messages.create(params)).rejects.toBeInstanceOf(Anthropic.RateLimitError);
+    clock.advance(MAX_WINDOW_MS + 1_000);
+    server.handle((_req, socket) => sendJson(socket, 200, messageJson('ok')));
+    await c.messages.create(params);
+    expect(server.requests).toHaveLength(3);
+  });
+
+  it('a 429 with a retry-after of a day blocks the throttle for MAX_BLOCK_MS at most', async () => {
+    const clock = new FakeClock();
+    server.handle((_req, socket, index) => {
+      if (index === 0) {
+        sendJson(socket, 429, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } }, {
+          'retry-after': '86400',
+        });
+        return;
+      }
+      sendJson(socket, 200, messageJson('ok'));
+    });
+    const c = client({ clock, throttle: { maxWaitMs: MAX_BLOCK_MS } });
+    await c.messages.create(params).catch(() => undefined);
+    // The next request waits out the capped block (within maxWaitMs) instead of being refused for a day.
+    const next = drive(clock, c.messages.create(params), { kind: 'sleep' });
+    await expect(withinGuard(next)).resolves.toBeDefined();
+    expect(server.requests).toHaveLength(2);
+  });
+});
+
+describe('the response cache stores and replays only complete Messages (item 12)', () => {
+  const overloaded = { type: 'error', error: { type: 'overloaded_error', message: 'busy' } };
+
+  it('a 200 text/html page is not stored: a later failure is not answered with it', async () => {
+    server.handle((_req, socket, index) => {
+      if (index === 0) {
+        const page = '<html><body>captive portal</body></html>';
+        socket.write(head(200, { 'content-type': 'text/html', 'content-length': page.length }));
+        socket.write(page);
+        return;
+      }
+      sendJson(socket, 529, overloaded);
+    });
+    const c = client({ cache: true });
+    await c.messages.create(params).catch(() => undefined);
+    await settle();
+    const error = await c.messages.create(params).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(Anthropic.APIError);
+    expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+  });
+
+  it('a truncated JSON body is not stored', async () => {
+    server.handle((_req, socket, index) => {
+      if (index === 0) {
+        const body = JSON.stringify(messageJson('cut')).slice(0, 40);
+        socket.write(head(200, { 'content-type': 'application/json', 'content-length': body.length }));
+        socket.write(body);
+        return;
+      }
+      sendJson(socket, 529, overloaded);
+    });
+    const c = client({ cache: true });
+    await c.messages.create(params).catch(() => undefined);
+    await settle();
+    const error = await c.messages.create(params).catch((e: unknown) => e);
+    expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+  });
+
+  it('a poisoned entry from the store is validated on replay and served to no key', async () => {
+    server.handle((_req, socket) => sendJson(socket, 529, overloaded));
+    const poisoned = { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>', storedAt: 0 };
+    const store = { get: () => poisoned, set: () => undefined };
+    const c = client({ cache: { store, key: () => 'one-key-for-all' } });
+    for (const content of ['a', 'b']) {
+      const error = await c.messages
+        .create({ ...params, messages: [{ role: 'user', content }] })
+        .catch((e: unknown) => e);
+      expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+    }
+    const streamed = await c.messages.stream(params).finalMessage().catch((e: unknown) => e);
+    expect((streamed as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
+  });
+
+  it('a complete Message is stored and replayed (the happy path still works)', async () => {
+    server.handle((_req, socket, index) => {
+      if (index === 0) sendJson(socket, 200, messageJson('cached answer'));
+      else sendJson(socket, 529, overloaded);
+    });
+    const c = client({ cache: true });
+    await c.messages.create(params);
+    await settle();
+    const replayed = await c.messages.create(params);
+    expect(replayed.content).toEqual([{ type: 'text', text: 'cached answer' }]);
+  });
+});
