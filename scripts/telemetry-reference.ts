@@ -76,7 +76,7 @@ export function renderTelemetryReference(): string {
     '',
     '#### Log events',
     '',
-    'Written to the `logger` option (pino) and as OpenTelemetry log records (see [Logs](#logs)). Every event carries `event` and, when it belongs to a span, `trace_id` and `span_id` of that span; the fields keep the attribute names above.',
+    'Written to the `logger` option (pino) and as OpenTelemetry log records (see [Logs](logs.md)). Every event carries `event` and, when it belongs to a span, `trace_id` and `span_id` of that span; the fields keep the attribute names above.',
     '',
     '| event | level | span | fields | description |',
     '| --- | --- | --- | --- | --- |',

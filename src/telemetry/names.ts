@@ -767,7 +767,7 @@ export const LOG_FIELDS = {
     name: 'exception.message',
     type: 'string',
     brief:
-      "Failures with an exception: its message and its causes' (`…; cause: …`), secrets replaced by `[REDACTED]`, and without `logging.content` also quoted text and any text of the request replaced (see [Logs](#logs)).",
+      "Failures with an exception: its message and its causes' (`…; cause: …`), secrets replaced by `[REDACTED]`, and without `logging.content` also quoted text and any text of the request replaced (see [Logs](logs.md)).",
   },
   ATTEMPT_DURATION: {
     name: 'anthropic.attempt.duration',

@@ -44,15 +44,28 @@ describe('examples included in the docs', () => {
 });
 
 describe('links', () => {
-  it.each(pages)('%s: every relative link points at a file of the repository', (page) => {
-    const base = new URL(page, ROOT);
-    const text = read(page).replace(/```[\s\S]*?```/g, '');
-    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
-      if (/^[a-z]+:/.test(target as string) || (target as string).startsWith('#')) continue;
-      const file = (target as string).split('#')[0] as string;
-      expect(existsSync(new URL(file, base)), `${page} links to ${target}`).toBe(true);
-    }
-  });
+  const prose = (text: string): string => text.replace(/```[\s\S]*?```/g, '');
+  /** GitHub's anchors of a Markdown file's headings. */
+  const anchors = (url: URL): Set<string> =>
+    new Set(
+      [...prose(readFileSync(url, 'utf8')).matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1] as string)),
+    );
+
+  it.each(pages)(
+    '%s: every relative link points at a file of the repository, and at a heading of it',
+    (page) => {
+      const base = new URL(page, ROOT);
+      for (const [, target] of prose(read(page)).matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target as string)) continue;
+        const [file, anchor] = (target as string).split('#') as [string, string | undefined];
+        const url = file === '' ? base : new URL(file, base);
+        expect(existsSync(url), `${page} links to ${target}`).toBe(true);
+        if (anchor !== undefined && url.pathname.endsWith('.md')) {
+          expect(anchors(url), `${page} links to ${target}`).toContain(anchor);
+        }
+      }
+    },
+  );
 });
 
 describe('options reference', () => {
