@@ -19,7 +19,7 @@ export function docPages(): string[] {
     .filter((name) => name.endsWith('.md'))
     .sort()
     .map((name) => `docs/${name}`);
-  return ['README.md', ...docs];
+  return ['README.md', ...docs, 'examples/README.md'];
 }
 
 const BLOCK = /<!-- example:begin (\S+)( [^>]*)?-->\n[\s\S]*?<!-- example:end -->/g;
