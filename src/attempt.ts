@@ -26,7 +26,8 @@ import {
   errorTypeOfException,
   truncate,
 } from './recorder.js';
-import { type ClaudeRequest, redactUrl } from './request.js';
+import { redactText, requestSecrets } from './redact.js';
+import { type ClaudeRequest, headerValue, redactUrl } from './request.js';
 import { observeStream } from './sse/recorder.js';
 import { parseRateLimits, parseRetryAfter, parseShouldRetry, pickHeaders } from './telemetry/headers.js';
 import { A, RATELIMIT_FIELDS, RATELIMIT_RESOURCES } from './telemetry/names.js';
@@ -41,18 +42,102 @@ export function suppressTracing(ctx: Context): Context {
   return ctx.setValue(SUPPRESS_TRACING_KEY, true);
 }
 
-const headerSetter = {
-  set(carrier: Headers, key: string, value: string): void {
-    carrier.set(key, value);
+/** Collects what a propagator writes, names in lower case (replacing, as `Headers#set` does). */
+const recordSetter = {
+  set(carrier: Map<string, string>, key: string, value: string): void {
+    carrier.set(key.toLowerCase(), value);
   },
 };
 
-/** Sets a header of a plain copy whose names are in lower case (replacing, as `Headers#set` does). */
-const recordSetter = {
-  set(carrier: Record<string, string>, key: string, value: string): void {
-    carrier[key.toLowerCase()] = value;
-  },
-};
+/** The header of ours that caps our retries for one request (removed before sending). */
+export const MAX_RETRIES_HEADER = 'x-claude-otel-max-retries';
+
+/** The first SDK version that propagates the trace context itself, and can be told not to. */
+const SDK_PROPAGATING = [0, 134] as const;
+
+/** Whether the request comes from an SDK that decides on propagation itself (≥ 0.134). */
+function sdkDecidesPropagation(headers: HeadersInit | undefined): boolean {
+  if (headerValue(headers, 'x-stainless-lang') !== 'js') return false;
+  const version = /^(\d+)\.(\d+)/.exec(headerValue(headers, 'x-stainless-package-version') ?? '');
+  if (version === null) return false;
+  const major = Number(version[1]);
+  const minor = Number(version[2]);
+  return major > SDK_PROPAGATING[0] || (major === SDK_PROPAGATING[0] && minor >= SDK_PROPAGATING[1]);
+}
+
+/**
+ * Whether to inject the attempt's trace context. `'auto'`: an SDK that propagates by itself (≥ 0.134)
+ * is followed — inject (replacing its context by the attempt span's) only when its request carries
+ * one of the propagator's headers, so `openTelemetry: false`, `{ propagation: false }` and
+ * `ANTHROPIC_OPEN_TELEMETRY(_PROPAGATION)=false` are honoured; any other caller gets the global
+ * propagator's headers.
+ */
+function shouldInject(mode: boolean | 'auto', headers: HeadersInit | undefined): boolean {
+  if (mode !== 'auto') return mode;
+  if (!sdkDecidesPropagation(headers)) return true;
+  for (const name of [...propagation.fields(), 'traceparent']) {
+    if (headerValue(headers, name.toLowerCase()) !== null) return true;
+  }
+  return false;
+}
+
+/**
+ * The headers of one attempt: what the caller passed, in the same shape (a `Headers` stays a
+ * `Headers`, a record a record, an array an array; the very object when nothing changes), with
+ * `changes` applied (a value sets, `null` removes). The caller's object is never mutated.
+ */
+export function withHeaderChanges(
+  headers: HeadersInit | undefined,
+  changes: ReadonlyMap<string, string | null>,
+): HeadersInit | undefined {
+  if (changes.size === 0) return headers;
+  if (headers instanceof Headers) {
+    const copy = new Headers(headers);
+    for (const [name, value] of changes) {
+      if (value === null) copy.delete(name);
+      else copy.set(name, value);
+    }
+    return copy;
+  }
+  if (Array.isArray(headers)) {
+    const copy: [string, string][] = [];
+    for (const entry of headers as [string, string][]) {
+      if (!changes.has(String(entry[0]).toLowerCase())) copy.push([entry[0], entry[1]]);
+    }
+    for (const [name, value] of changes) if (value !== null) copy.push([name, value]);
+    return copy;
+  }
+  const copy: Record<string, string> = {};
+  for (const [name, value] of Object.entries((headers ?? {}) as Record<string, string>)) {
+    if (!changes.has(name.toLowerCase())) copy[name] = value;
+  }
+  for (const [name, value] of changes) if (value !== null) copy[name] = value;
+  return copy;
+}
+
+/**
+ * What an attempt changes in the request's headers: the trace context of the attempt span (see
+ * {@link shouldInject}), the attempt number in `x-stainless-retry-count` when our retries resend,
+ * and our own per-request header removed.
+ */
+function attemptHeaders(
+  env: AttemptEnv,
+  req: ClaudeRequest,
+  plan: AttemptPlan,
+  spanContext: Context,
+  inject: boolean,
+): HeadersInit | undefined {
+  const headers = req.headers;
+  const changes = new Map<string, string | null>();
+  if (inject && shouldInject(env.propagation, headers)) {
+    env.telemetry.safely('inject', () => propagation.inject(spanContext, changes, recordSetter));
+  }
+  if (plan.resendCount !== req.sdkRetryCount && headerValue(headers, 'x-stainless-retry-count') !== null) {
+    changes.set('x-stainless-retry-count', String(plan.resendCount));
+  }
+  if (headerValue(headers, MAX_RETRIES_HEADER) !== null) changes.set(MAX_RETRIES_HEADER, null);
+  return withHeaderChanges(headers, changes);
+}
 
 function startAttempt(
   env: AttemptEnv,
@@ -101,7 +186,8 @@ function startAttempt(
     [A.ANTHROPIC_REGION]: plan.region,
   };
   if (plan.model !== undefined) metricAttributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
-  return new AttemptRecorder(env, plan, span, startedAt, metricAttributes);
+  const secrets = requestSecrets(plan.url, (name) => headerValue(req.headers, name));
+  return new AttemptRecorder(env, plan, span, startedAt, metricAttributes, secrets);
 }
 
 /** `anthropic.ratelimit.{resource}.{field}` attribute names, built once. */
@@ -115,8 +201,10 @@ function recordResponseHeaders(rec: AttemptRecorder, response: Response): void {
   const attributes: Attributes = { [A.HTTP_RESPONSE_STATUS_CODE]: response.status };
   const requestId = headers.get('request-id');
   if (requestId !== null && requestId.length <= 128) {
-    attributes[A.ANTHROPIC_REQUEST_ID] = requestId;
-    rec.requestId = requestId;
+    // A server (or a proxy) may echo what it was sent, the API key included.
+    const redacted = redactText(requestId, rec.secrets);
+    attributes[A.ANTHROPIC_REQUEST_ID] = redacted;
+    rec.requestId = redacted;
   }
   const now = Date.now();
   const retryAfter = parseRetryAfter(headers, now);
@@ -186,25 +274,7 @@ export async function sendAttempt(
   const info: AttemptInfo = { request: req, resendCount: plan.resendCount, region: plan.region };
   const spanContext = trace.setSpan(parent, span);
   const attemptSpan = trace.isSpanContextValid(span.spanContext()) ? span.spanContext() : undefined;
-  let headers = req.headers;
-  if (attemptSpan !== undefined) {
-    // The attempt span's context replaces the call span's `traceparent` the SDK put there.
-    if (headers instanceof Headers && !headers.has('set-cookie')) {
-      // A plain copy (lower-case names, as `forEach` gives them): fetch validates the names and
-      // values once when it builds the request, not a second time for a `Headers` copy. (Only
-      // `set-cookie` comes out of `forEach` as several entries.)
-      const target: Record<string, string> = {};
-      headers.forEach((value, name) => {
-        target[name] = value;
-      });
-      telemetry.safely('inject', () => propagation.inject(spanContext, target, recordSetter));
-      headers = target;
-    } else {
-      const target = new Headers(headers);
-      telemetry.safely('inject', () => propagation.inject(spanContext, target, headerSetter));
-      headers = target;
-    }
-  }
+  const headers = attemptHeaders(env, req, plan, spanContext, attemptSpan !== undefined);
   if (env.requestHook) {
     const hook = env.requestHook;
     telemetry.safely('request_hook', () => hook(span, info));
@@ -216,11 +286,20 @@ export async function sendAttempt(
   let response: Response;
   try {
     const fetchImpl = env.baseFetch();
-    response = await context.with(fetchContext, () => fetchImpl(plan.url.href, init));
+    response = await context.with(fetchContext, () =>
+      req.asRequest ? fetchImpl(new Request(plan.url.href, init)) : fetchImpl(plan.url.href, init),
+    );
   } catch (error) {
     rec.errorType = errorTypeOfException(error, timeouts.signal);
     rec.end(rec.errorType === 'aborted' ? 'cancelled' : 'error', error);
-    return { ok: false, error, done: rec.done, errorType: rec.errorType, spanContext: attemptSpan };
+    return {
+      ok: false,
+      error,
+      done: rec.done,
+      errorType: rec.errorType,
+      spanContext: attemptSpan,
+      region: plan.region,
+    };
   }
   timeouts.headersArrived();
   rec.statusCode = response.status;
@@ -236,6 +315,7 @@ export async function sendAttempt(
     done: rec.done,
     errorType: rec.errorType,
     spanContext: attemptSpan,
+    region: plan.region,
   });
   if (body === null) {
     if (response.status >= 400) rec.errorType = String(response.status);

@@ -17,6 +17,7 @@
 import { concatBytes } from './bytes.js';
 import { type AttemptRecorder, type ErrorBodyLimits, errorTypeOfException, truncate } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
+import { withBody } from './response.js';
 import { type BodyEnd, observeBody } from './sse/observer.js';
 import { errorTypeOf, readMessage } from './usage.js';
 
@@ -42,15 +43,12 @@ export function isEventStream(response: Response): boolean {
   );
 }
 
-/** A response with the same status, headers and URL and another body. */
+/**
+ * A response with the same status, headers and URL and another body (any status the server sent,
+ * even one `new Response()` refuses: see `response.ts`).
+ */
 export function rebuild(response: Response, body: ReadableStream<Uint8Array> | Uint8Array | null): Response {
-  const copy = new Response(body as BodyInit | null, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-  if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
-  return copy;
+  return withBody(response, body);
 }
 
 /** Records what a successful non-streamed body said, from its parsed value. */

@@ -28,7 +28,8 @@ import { retryPolicy } from './policies/retry.js';
 import { SharedRetryBudget } from './policies/shared-budget.js';
 import { throttlePolicy } from './policies/throttle-policy.js';
 import { ERROR_BODY_DEFAULTS, errorTypeOfException, timeoutKind } from './recorder.js';
-import { type ClaudeRequest, readRequest, redactUrl } from './request.js';
+import { redactText } from './redact.js';
+import { type ClaudeRequest, readRequest, redactUrl, requestInit } from './request.js';
 import { resumableStream, StreamInterruptedError } from './sse/resume.js';
 import { fleetResponseStore } from './store/cache.js';
 import { resolveFleet } from './store/fleet.js';
@@ -88,7 +89,7 @@ async function probeRegion(
   } catch (error) {
     span?.setStatus({
       code: SpanStatusCode.ERROR,
-      message: error instanceof Error ? error.message : String(error),
+      message: redactText(error instanceof Error ? error.message : String(error)),
     });
     return false;
   } finally {
@@ -168,6 +169,14 @@ function positiveInteger(name: string, value: number | undefined): number | unde
   return value;
 }
 
+function propagationOption(value: ClaudeFetchOptions['propagation']): boolean | 'auto' {
+  if (value === undefined) return 'auto';
+  if (value !== true && value !== false && value !== 'auto') {
+    throw new TypeError(`options.propagation must be true, false or 'auto', got ${String(value)}`);
+  }
+  return value;
+}
+
 /**
  * Creates the instrumented fetch. Pass it to the SDK: `new Anthropic({ fetch: createClaudeFetch() })`.
  *
@@ -234,6 +243,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
         nonNegative('errorBody.maxWaitMs', options.errorBody?.maxWaitMs) ?? ERROR_BODY_DEFAULTS.maxWaitMs,
       clock,
     },
+    propagation: propagationOption(options.propagation),
   };
   // Policies, outermost first: the cache around model fallbacks around retries around region
   // failover around the breaker around each attempt.
@@ -316,6 +326,8 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       telemetry.failed('read_request', error);
       return baseFetch()(input, init);
     }
+    // A `Request`: its body is read once (each attempt resends it) and its options kept.
+    if (req.asRequest) req = readRequest(input, await requestInit(input as Request, init));
     if (prober !== undefined) lastAuth = authHeaders(req.headers);
     const startedAt = performance.now();
     const plan: AttemptPlan = {

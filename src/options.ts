@@ -175,6 +175,16 @@ export interface ClaudeFetchOptions {
    */
   suppressInnerHttpSpans?: boolean;
   /**
+   * Whether each attempt sends its span's trace context (the global propagator's headers, e.g.
+   * `traceparent`). `'auto'` (default) follows the application's choice: with an SDK that propagates
+   * by itself (`@anthropic-ai/sdk` ≥ 0.134, told by its `x-stainless-*` headers) the context is sent
+   * only when the SDK sent one — so `openTelemetry: false`, `openTelemetry: { propagation: false }`
+   * and `ANTHROPIC_OPEN_TELEMETRY(_PROPAGATION)=false` also stop ours — and replaces the SDK's with
+   * the attempt span's; any other caller gets it whenever a propagator is registered. `true`: always;
+   * `false`: never.
+   */
+  propagation?: boolean | 'auto';
+  /**
    * Called when an attempt span starts, before the request is sent: add attributes of your own.
    * What it throws is caught and counted; the request goes on.
    * @default none

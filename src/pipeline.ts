@@ -58,7 +58,14 @@ export function answered(plan: AttemptPlan, response: Response, errorType: strin
     timeToFirstChunkS: undefined,
     outcome: 'error',
   };
-  return { ok: true, response, done: Promise.resolve(result), errorType, spanContext: undefined };
+  return {
+    ok: true,
+    response,
+    done: Promise.resolve(result),
+    errorType,
+    spanContext: undefined,
+    region: plan.region,
+  };
 }
 
 /** Records a decision as an event on the operation span, and as a log event (see `LOG_EVENTS`). */

@@ -6,6 +6,7 @@ import { type Attributes, type Span, type SpanContext, SpanStatusCode } from '@o
 import type { AttemptInfo } from './options.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
 import type { Clock } from './policies/types.js';
+import { redactError } from './redact.js';
 import type { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS } from './telemetry/names.js';
 import { type MessageFacts, totalInput } from './usage.js';
@@ -56,6 +57,8 @@ export type AttemptHandle = (
   readonly errorType: string | undefined;
   /** The attempt span's context (undefined for an answer a policy gave without sending). */
   readonly spanContext: SpanContext | undefined;
+  /** The `anthropic.region` the attempt went to (a region policy may have chosen it). */
+  readonly region?: string | undefined;
 };
 
 /** Attempt timeouts (all optional, in ms). */
@@ -86,6 +89,8 @@ export interface AttemptEnv {
   readonly timeouts: AttemptTimeouts;
   readonly clock: Clock;
   readonly errorBody: ErrorBodyLimits;
+  /** `options.propagation`: inject the attempt's trace context always, never, or as the SDK does. */
+  readonly propagation: boolean | 'auto';
 }
 
 export function truncate(text: string, max: number): string {
@@ -153,6 +158,8 @@ export class AttemptRecorder {
     readonly span: Span,
     readonly startedAt: number,
     readonly metricAttributes: Attributes,
+    /** The request's credentials, redacted from every string recorded (see `redact.ts`). */
+    readonly secrets: readonly string[] = [],
   ) {}
 
   /** Runs `fn` once when the attempt ends (timers, registrations). */
@@ -193,11 +200,13 @@ export class AttemptRecorder {
         const timeout = timeoutKind(this.errorType);
         if (timeout !== undefined)
           span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
-        if (error !== undefined) span.recordException(toError(error));
+        // The runtime's error text may hold the URL with its credentials, or what a server echoed.
+        const recorded = error !== undefined ? redactError(error, this.secrets) : undefined;
+        if (recorded !== undefined) span.recordException(recorded);
         if (outcome === 'error') {
           span.setStatus({
             code: SpanStatusCode.ERROR,
-            message: error !== undefined ? toError(error).message : this.errorType,
+            message: recorded !== undefined ? recorded.message : this.errorType,
           });
         }
       } finally {
@@ -230,7 +239,7 @@ export class AttemptRecorder {
         responseModel: facts.model,
         usage: facts.usage,
         timeout: timeoutKind(this.errorType),
-        error,
+        error: error !== undefined ? redactError(error, this.secrets) : undefined,
         requestBody: this.plan.body,
       }),
     );

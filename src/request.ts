@@ -31,6 +31,13 @@ export interface ClaudeRequest {
   readonly signal: AbortSignal | undefined;
   /** The rest of `init` (duplex, redirect, …), passed through unchanged. */
   readonly init: RequestInit;
+  /**
+   * Our retries' cap for this request, from the request header `x-claude-otel-max-retries` (removed
+   * before sending), else `undefined`.
+   */
+  readonly maxRetries: number | undefined;
+  /** The call was `fetch(request: Request)`: each attempt hands the wrapped fetch a `Request` too. */
+  readonly asRequest: boolean;
 }
 
 /** Bodies larger than this are not parsed (their model and stream flag are then unknown). */
@@ -96,9 +103,43 @@ function toUrl(input: string | URL | Request): URL {
   return new URL(input.url);
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 /**
- * Reads a `fetch(input, init)` call. Throws only when the URL cannot be parsed, in which case the
- * caller hands the call to the underlying fetch untouched.
+ * The options of a `Request` as a `RequestInit` (its body read whole, once: every attempt resends
+ * it), `init`'s own options over them, as `fetch(request, init)` does. A body that is valid UTF-8
+ * becomes the same text (encoded back to the same bytes), so a JSON body is read like the SDK's.
+ */
+export async function requestInit(request: Request, init: RequestInit | undefined): Promise<RequestInit> {
+  const own: RequestInit = {
+    method: request.method,
+    headers: request.headers,
+    redirect: request.redirect,
+    credentials: request.credentials,
+    cache: request.cache,
+    referrer: request.referrer,
+    referrerPolicy: request.referrerPolicy,
+    integrity: request.integrity,
+    keepalive: request.keepalive,
+    signal: request.signal,
+  };
+  if (init?.body === undefined && request.body !== null) {
+    const bytes = new Uint8Array(await request.arrayBuffer());
+    let text: string | undefined;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      text = undefined;
+    }
+    own.body = text ?? bytes;
+  }
+  return { ...own, ...init };
+}
+
+/**
+ * Reads a `fetch(input, init)` call (for a `Request`, `init` is {@link requestInit}'s). Throws only
+ * when the URL cannot be parsed, in which case the caller hands the call to the underlying fetch
+ * untouched.
  */
 export function readRequest(input: string | URL | Request, init: RequestInit | undefined): ClaudeRequest {
   const url = toUrl(input);
@@ -108,6 +149,9 @@ export function readRequest(input: string | URL | Request, init: RequestInit | u
   const headers = init?.headers ?? (isRequest ? input.headers : undefined);
   const body = init?.body;
   const json = parseJsonObject(body);
+  const maxRetriesHeader = headerValue(headers, 'x-claude-otel-max-retries');
+  const maxRetries =
+    maxRetriesHeader !== null && /^\s*\d+\s*$/.test(maxRetriesHeader) ? Number(maxRetriesHeader) : undefined;
   const model = typeof json?.model === 'string' ? json.model : undefined;
   const maxTokens = typeof json?.max_tokens === 'number' ? json.max_tokens : undefined;
   const retryHeader = headerValue(headers, 'x-stainless-retry-count');
@@ -126,28 +170,9 @@ export function readRequest(input: string | URL | Request, init: RequestInit | u
     sdkRetryCount: Number.isFinite(parsedRetry) && parsedRetry >= 0 ? parsedRetry : 0,
     signal: init?.signal ?? (isRequest ? input.signal : undefined),
     init: init ?? {},
+    maxRetries,
+    asRequest: isRequest,
   };
 }
 
-const SENSITIVE_QUERY =
-  /^(key|api[-_]?key|token|access[-_]?token|auth|authorization|sig|signature|x-amz-.*|code|password|secret)$/i;
-
-/** `url.full` without credentials: user info and credential-like query values become `REDACTED`. */
-export function redactUrl(url: URL): string {
-  if (!url.username && !url.password && !url.search) return url.href;
-  const copy = new URL(url.href);
-  if (copy.username) copy.username = 'REDACTED';
-  if (copy.password) copy.password = 'REDACTED';
-  if (copy.search) {
-    const params = new URLSearchParams(copy.search);
-    let changed = false;
-    for (const name of [...params.keys()]) {
-      if (SENSITIVE_QUERY.test(name)) {
-        params.set(name, 'REDACTED');
-        changed = true;
-      }
-    }
-    if (changed) copy.search = params.toString();
-  }
-  return copy.href;
-}
+export { redactUrl } from './redact.js';

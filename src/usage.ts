@@ -19,8 +19,14 @@ export interface MessageFacts {
   usage?: Usage;
 }
 
+/**
+ * A token count, or `undefined` for what is none: not a number, negative, or beyond 2⁵³ − 1 (no
+ * response holds that many tokens; `1.7e308` would make the sums `Infinity`).
+ */
 function count(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? Math.trunc(value) : undefined;
+  return typeof value === 'number' && value >= 0 && value <= Number.MAX_SAFE_INTEGER
+    ? Math.trunc(value)
+    : undefined;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -68,5 +74,6 @@ export function errorTypeOf(body: unknown): string | undefined {
 
 /** Total input tokens for telemetry: input + cache reads + cache writes (GenAI semconv for Anthropic). */
 export function totalInput(usage: Usage): number {
-  return usage.input + usage.cacheRead + usage.cacheWrite;
+  // Bounded like each count, so that every number recorded is finite and exact.
+  return Math.min(usage.input + usage.cacheRead + usage.cacheWrite, Number.MAX_SAFE_INTEGER);
 }

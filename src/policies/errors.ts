@@ -11,6 +11,8 @@
  * (first chunk, idle) errors the stream with a {@link ClaudeTimeoutError} instead.
  */
 
+import { buildableStatus, withBody } from '../response.js';
+
 /** Header set on every response a policy produced. */
 export const POLICY_ERROR_HEADER = 'x-claude-otel-error';
 
@@ -81,7 +83,7 @@ export function policyResponse(
     error: { type, message },
     request_id: options.requestId ?? null,
   });
-  return new Response(body, { status: options.status ?? STATUS[type] ?? 504, headers });
+  return new Response(body, { status: buildableStatus(options.status, STATUS[type] ?? 504), headers });
 }
 
 /** Returns `response` with `x-should-retry` set (and the other headers and body unchanged). */
@@ -93,13 +95,7 @@ export function withShouldRetry(
   const headers = new Headers(response.headers);
   headers.set('x-should-retry', String(retry));
   for (const [k, v] of Object.entries(extra ?? {})) headers.set(k, v);
-  const copy = new Response(response.body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers,
-  });
-  if (response.url) Object.defineProperty(copy, 'url', { value: response.url });
-  return copy;
+  return withBody(response, response.body, headers);
 }
 
 function headerOf(headers: unknown, name: string): string | undefined {

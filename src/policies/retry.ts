@@ -23,7 +23,18 @@ export interface RetryOptions {
    * @default { baseMs: 500, capMs: 8000, jitter: 'full', overloadMultiplier: 2 }
    */
   backoff?: BackoffOptions;
+  /**
+   * The longest server-requested wait (`retry-after-ms` / `retry-after`) that is honoured, in ms,
+   * with or without a deadline. A longer one is taken for a mistake and replaced by the backoff (a
+   * `retry-after` date in the past is not a wait either: backoff too). When `timeouts.totalMs` is set
+   * and the server's wait passes the deadline, the operation fails at once with
+   * `retry_after_exceeds_deadline` instead. Default `60_000` (60 s).
+   */
+  maxRetryAfterMs?: number;
 }
+
+/** The default of {@link RetryOptions.maxRetryAfterMs}. */
+export const DEFAULT_MAX_RETRY_AFTER_MS = 60_000;
 
 /** Classifies what an attempt gave (a response, or what fetch threw). */
 export function classifyHandle(handle: AttemptHandle): Classification {
@@ -67,18 +78,29 @@ export function finalFailure(plan: AttemptPlan, handle: AttemptHandle, errorType
 
 /** The retry policy. `budget` is shared by every operation of the client (undefined: unlimited). */
 export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefined): Policy {
-  const maxAttempts = options.maxAttempts ?? 3;
-  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) {
+  const maxAttemptsOption = options.maxAttempts ?? 3;
+  if (!Number.isInteger(maxAttemptsOption) || maxAttemptsOption < 1) {
     throw new TypeError(`retry.maxAttempts must be an integer ≥ 1, got ${String(options.maxAttempts)}`);
+  }
+  const maxRetryAfterMs = options.maxRetryAfterMs ?? DEFAULT_MAX_RETRY_AFTER_MS;
+  if (typeof maxRetryAfterMs !== 'number' || Number.isNaN(maxRetryAfterMs) || maxRetryAfterMs < 0) {
+    throw new TypeError(
+      `retry.maxRetryAfterMs must be a number of milliseconds >= 0, got ${String(options.maxRetryAfterMs)}`,
+    );
   }
   // Validates the options at creation.
   new Backoff(options.backoff);
   return async (op, plan, next) => {
+    // A request may cap our retries itself (`x-claude-otel-max-retries`, e.g. the SDK's per-request
+    // `maxRetries` passed on): never above `maxAttempts`.
+    const capped = op.request.maxRetries;
+    const maxAttempts = capped === undefined ? maxAttemptsOption : Math.min(maxAttemptsOption, capped + 1);
     const backoff = new Backoff(options.backoff, op.random);
     const instruments = () => op.telemetry.instruments;
     let previous: SpanContext | undefined = plan.previous;
     for (let attempt = 0; ; attempt++) {
-      const handle = await next({ ...plan, resendCount: attempt, previous });
+      // The attempt number the SDK would send (`x-stainless-retry-count`): ours on top of its own.
+      const handle = await next({ ...plan, resendCount: plan.resendCount + attempt, previous });
       const c = classifyHandle(handle);
       if (c.errorType === undefined) {
         budget?.onSuccess();
@@ -86,10 +108,18 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
       }
       const errorType = c.errorType;
       if (!c.retryable) return finalFailure(plan, handle, errorType);
+      // Rounded to the microsecond: `retry-after-ms: 64724` is 64.724 s, and 64.724 × 1000 is
+      // 64724.00000000001, which would be answered as `retry-after-ms: 64725`.
+      const askedMs = c.retryAfterS !== undefined ? Math.round(c.retryAfterS * 1e6) / 1e3 : undefined;
+      const leftMs = op.deadlineAt - op.clock.now();
+      // A wait above the cap is honoured only to fail at once when it passes the deadline; else the
+      // backoff replaces it.
+      const serverWaitMs =
+        askedMs !== undefined && (askedMs <= maxRetryAfterMs || askedMs >= leftMs) ? askedMs : undefined;
       // A rate limit that says when to come back is paced by the server, not by us: it waits as told
       // and neither spends nor needs the retry budget (a wall of 429s would otherwise spend it and
       // turn invitations to retry into failures).
-      const serverPaced = isRateLimit(errorType) && c.retryAfterS !== undefined;
+      const serverPaced = isRateLimit(errorType) && serverWaitMs !== undefined;
       if (!serverPaced) budget?.onFailure();
       const giveUp = (reason: string, delayMs?: number): AttemptHandle => {
         const attributes: Attributes = { [A.ERROR_TYPE]: errorType, [A.ANTHROPIC_RETRY_REASON]: reason };
@@ -104,15 +134,11 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
         );
         return giveUp('retry_budget_exhausted');
       }
-      // Rounded to the microsecond: `retry-after-ms: 64724` is 64.724 s, and 64.724 × 1000 is
-      // 64724.00000000001, which would be answered as `retry-after-ms: 64725`.
-      const serverWaitMs = c.retryAfterS !== undefined ? Math.round(c.retryAfterS * 1e6) / 1e3 : undefined;
       // A 529 is an overload whatever its body said: without an API error body its `error.type` is
       // the status (`'529'`), which must back off as hard as an `overloaded_error`.
       const overloaded = handle.ok && handle.response.status === 529;
       const delayMs = serverWaitMs ?? backoff.next(overloaded ? 'overloaded_error' : errorType);
       const source = serverWaitMs !== undefined ? 'retry_after' : 'backoff';
-      const leftMs = op.deadlineAt - op.clock.now();
       if (delayMs >= leftMs) {
         if (serverWaitMs === undefined || !handle.ok) return giveUp('deadline', delayMs);
         // The server asked for more time than the deadline leaves: fail now, carrying its wait.
@@ -131,7 +157,11 @@ export function retryPolicy(options: RetryOptions, budget: RetryBudget | undefin
       }
       op.telemetry.safely('retry_metrics', () => {
         const i = instruments();
-        const attributes: Attributes = { [A.ERROR_TYPE]: errorType, [A.ANTHROPIC_REGION]: plan.region };
+        // The region the attempt went to (a region policy inside this one chose it), as on its span.
+        const attributes: Attributes = {
+          [A.ERROR_TYPE]: errorType,
+          [A.ANTHROPIC_REGION]: handle.region ?? plan.region,
+        };
         if (plan.model !== undefined) attributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
         i.retries.add(1, attributes);
         i.retryDelay.record(delayMs / 1000, {

@@ -54,7 +54,9 @@ export function parseRetryAfter(headers: HeaderSource, nowMs: number): number | 
   if (value === undefined || !HTTP_DATE.test(value)) return undefined;
   const date = Date.parse(value);
   if (!Number.isFinite(date)) return undefined;
-  const delta = Math.max(0, (date - nowMs) / 1000);
+  // A date already past asks for no wait at all: it is not one (clock skew, a stale cache).
+  if (date <= nowMs) return undefined;
+  const delta = (date - nowMs) / 1000;
   return delta <= MAX_RETRY_AFTER_S ? delta : undefined;
 }
 

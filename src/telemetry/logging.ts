@@ -24,6 +24,7 @@ import {
 } from '@opentelemetry/api';
 import { systemClock } from '../policies/clock.js';
 import type { Clock, Timer } from '../policies/types.js';
+import { redactText } from '../redact.js';
 import type { Usage } from '../usage.js';
 import { VERSION } from '../version.js';
 import {
@@ -106,31 +107,10 @@ const SEVERITY: Record<LogLevel, { number: number; text: string }> = {
 const logsApi = (otel as { logs?: typeof otel.logs }).logs;
 
 const MAX_STRING = 1024;
-const REDACTED = '[REDACTED]';
-
-/** Secret patterns, replaced in every string a log line carries. */
-const SECRET_PATTERNS: readonly [RegExp, string][] = [
-  // Anthropic keys, wherever they appear (even glued to other text), and other `sk-` keys.
-  [/sk-ant-[A-Za-z0-9_-]*/g, REDACTED],
-  [/\bsk-[A-Za-z0-9_-]{16,}/g, REDACTED],
-  // Cookies and authorization: the whole value (`a=1; b=2`, `Token abc`, `Bearer …`).
-  [/((?:set-)?cookie["']?\s*[:=]\s*)[^\r\n]*/gi, `$1${REDACTED}`],
-  [/((?:proxy-)?authorization["']?\s*[:=]\s*["']?)[^\r\n"'`,;}]+/gi, `$1${REDACTED}`],
-  [/\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${REDACTED}`],
-  // `x-api-key: …`, `"api_key":"…"`, `?token=…`, `password=…`.
-  [
-    /(x-api-key|api[-_]?key|x-auth-token|access[-_]?token|refresh[-_]?token|token|secret|password|passwd|signature|sig)(["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s,;"'&}\]]+/gi,
-    `$1$2${REDACTED}`,
-  ],
-  // User info in URLs.
-  [/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi, `$1${REDACTED}@`],
-];
 
 /** `text` with API keys, tokens, authorization values, cookies and URL credentials replaced. */
 export function redactSecrets(text: string): string {
-  let out = text;
-  for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
-  return out;
+  return redactText(text);
 }
 
 const QUOTED = /"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|`(?:[^`\\]|\\.)*`/g;

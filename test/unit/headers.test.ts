@@ -50,7 +50,7 @@ describe('parseRetryAfter', () => {
   it('reads an HTTP date relative to nowMs', () => {
     expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW + 30_000) }), NOW)).toBe(30);
     expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW + 30_000) }), NOW + 10_000)).toBe(20);
-    expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW) }), NOW)).toBe(0);
+    expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW + 1000) }), NOW)).toBe(1);
     // A nowMs between whole seconds gives the fraction.
     expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW + 5_000) }), NOW + 500)).toBe(4.5);
     // The obsolete HTTP date formats too.
@@ -58,9 +58,13 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter(headers({ 'retry-after': 'Sunday, 15-Jun-25 12:01:00 GMT' }), NOW)).toBe(60);
   });
 
-  it('gives 0 for an HTTP date in the past', () => {
-    expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW - 60_000) }), NOW)).toBe(0);
-    expect(parseRetryAfter(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }), NOW)).toBe(0);
+  it('reads no wait from an HTTP date that is not in the future (issue 15, item 17)', () => {
+    // Read as 0 s before, three attempts followed one another at once.
+    expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW - 60_000) }), NOW)).toBeUndefined();
+    expect(parseRetryAfter(headers({ 'retry-after': 'Wed, 21 Oct 2015 07:28:00 GMT' }), NOW)).toBeUndefined();
+    expect(parseRetryAfter(headers({ 'retry-after': httpDate(NOW) }), NOW)).toBeUndefined();
+    // An explicit `0` is a wait of none, as the server said.
+    expect(parseRetryAfter(headers({ 'retry-after': '0' }), NOW)).toBe(0);
   });
 
   it('ignores waits over a day', () => {
@@ -305,7 +309,7 @@ describe('header parsers: properties', () => {
     );
   });
 
-  it('read an HTTP date as the seconds until it, clamped at 0, up to a day', () => {
+  it('read an HTTP date as the seconds until it, none when not in the future, up to a day', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1_000_000_000, max: 4_000_000_000 }),
@@ -313,9 +317,9 @@ describe('header parsers: properties', () => {
         (dateS, deltaMs) => {
           const date = dateS * 1000;
           const now = date - deltaMs;
-          const seconds = Math.max(0, deltaMs / 1000);
+          const seconds = deltaMs / 1000;
           expect(parseRetryAfter(headers({ 'retry-after': httpDate(date) }), now)).toBe(
-            seconds <= 86_400 ? seconds : undefined,
+            seconds > 0 && seconds <= 86_400 ? seconds : undefined,
           );
         },
       ),

@@ -407,7 +407,8 @@ async function runScenario(s: Scenario): Promise<void> {
     for (let i = 0; i < s.budget.drained; i++) bucket.onFailure();
     recording = recordingBudget(bucket);
   }
-  const options: RetryOptions = { maxAttempts: s.maxAttempts, backoff: s.backoff };
+  // Every generated wait (≤ 90 s) is honoured; the cap itself has its own tests.
+  const options: RetryOptions = { maxAttempts: s.maxAttempts, backoff: s.backoff, maxRetryAfterMs: 90_000 };
   const policy = retryPolicy(options, recording?.budget);
   const { next, calls } = scripted(clock, s.script);
   const answer = await drive(clock, policy(op, PLAN, next));
