@@ -77,8 +77,20 @@ export const TAXONOMY: readonly TaxonomyEntry[] = Object.freeze([
   row('connection_error', undefined, true, true, 'Connection refused, reset or dropped.'),
   row('timeout', undefined, true, true, "undici's own connect, headers or body timeout."),
   row('connect_timeout', undefined, true, true, 'Our connect timeout fired.'),
-  row('first_chunk_timeout', undefined, true, true, 'Our time-to-first-chunk timeout fired.'),
-  row('idle_timeout', undefined, true, true, 'Our idle timeout between chunks fired.'),
+  row(
+    'first_chunk_timeout',
+    undefined,
+    false,
+    true,
+    'Our time-to-first-chunk timeout fired after the response reached the consumer: the stream errors with a ClaudeTimeoutError; only `resume` continues it.',
+  ),
+  row(
+    'idle_timeout',
+    undefined,
+    false,
+    true,
+    'Our idle timeout between chunks fired after the response reached the consumer: the stream errors with a ClaudeTimeoutError; only `resume` continues it.',
+  ),
   row('total_timeout', undefined, false, true, 'Our total timeout fired: the deadline is spent.'),
   row('circuit_open', undefined, false, false, 'Rejected by an open circuit breaker without a request.'),
   row(

@@ -69,8 +69,9 @@ describe('retry', () => {
     expect(message.type).toBe('message');
     await settle();
     expect(fake.requests).toHaveLength(3);
-    // The SDK saw one attempt; we made three.
-    expect(fake.requests.map((r) => r.headers['x-stainless-retry-count'])).toEqual(['0', '0', '0']);
+    // The SDK saw one attempt; we made three, and the API sees their numbers as the SDK would send
+    // them (issue 15, item 2: it saw 0 three times).
+    expect(fake.requests.map((r) => r.headers['x-stainless-retry-count'])).toEqual(['0', '1', '2']);
     const [op] = operations();
     expect(op).toBeDefined();
     const spans = attempts();
