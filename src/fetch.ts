@@ -321,7 +321,9 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     let req: ClaudeRequest;
     try {
       req = readRequest(input, init);
-      if (ignore?.(req)) return baseFetch()(input, init);
+      // Not an HTTP request (the SDK probes its fetch with `data:` URLs): not ours to record.
+      const web = req.url.protocol === 'https:' || req.url.protocol === 'http:';
+      if (!web || ignore?.(req)) return baseFetch()(input, init);
     } catch (error) {
       telemetry.failed('read_request', error);
       return baseFetch()(input, init);

@@ -45,12 +45,20 @@ export class ClaudeTimeoutError extends Error {
   }
 }
 
-/** What {@link claudeOtelErrorOf} tells of a failure a policy produced. */
+/** What {@link claudeOtelErrorOf} tells of a failure of ours. */
 export interface ClaudeOtelErrorInfo {
-  /** The `error.type` of the failure, e.g. `circuit_open`, `throttled`, `idle_timeout`. */
-  type: PolicyErrorType | string;
+  /**
+   * The failure: a policy's error type (`circuit_open`, `connection_error`, `throttled`, …), a
+   * timeout's (`idle_timeout`, …), or `stream_interrupted` for a `StreamInterruptedError`.
+   */
+  type: PolicyErrorType | 'stream_interrupted' | string;
   /** For `circuit_open` and `retry_after_exceeds_deadline`: how long until a retry may succeed. */
   retryAfterMs: number | undefined;
+  /**
+   * The error of ours that was found, wherever the SDK put it (`ClaudeTimeoutError`,
+   * `StreamInterruptedError` with its `partial` output); `undefined` for a policy's response.
+   */
+  error?: Error | undefined;
 }
 
 const STATUS: Record<string, number> = {
@@ -108,24 +116,39 @@ function headerOf(headers: unknown, name: string): string | undefined {
 }
 
 /**
- * Recognises a failure produced by this library's policies: an SDK `APIError` raised from a policy
- * response, such a `Response` itself, or a {@link ClaudeTimeoutError}. Returns `undefined` for
- * anything else (including the API's own errors).
+ * Recognises a failure of this library however it reaches the application: an SDK `APIError`
+ * raised from a policy's response (the header `x-claude-otel-error`), such a `Response` itself, a
+ * {@link ClaudeTimeoutError} or a `StreamInterruptedError` — thrown as they are, or wrapped by the
+ * SDK (`AnthropicError` or `APIConnectionError` with ours in `cause`, at any depth). Our errors are
+ * told by their `name` and fields too, so a second copy of this package is recognised. Returns
+ * `undefined` for anything else (the API's own errors included).
  */
 export function claudeOtelErrorOf(error: unknown): ClaudeOtelErrorInfo | undefined {
-  if (error instanceof ClaudeTimeoutError) return { type: error.errorType, retryAfterMs: undefined };
-  const headers =
-    error instanceof Response
-      ? error.headers
-      : typeof error === 'object' && error !== null
-        ? (error as { headers?: unknown }).headers
-        : undefined;
-  const type = headerOf(headers, POLICY_ERROR_HEADER);
-  if (type === undefined) {
-    const cause =
-      typeof error === 'object' && error !== null ? (error as { cause?: unknown }).cause : undefined;
-    return cause !== undefined && cause !== error ? claudeOtelErrorOf(cause) : undefined;
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (typeof current === 'object' && current !== null && !seen.has(current) && seen.size < 16) {
+    seen.add(current);
+    const found = ownError(current);
+    if (found !== undefined) return found;
+    current = (current as { cause?: unknown }).cause;
   }
+  return undefined;
+}
+
+function ownError(value: object): ClaudeOtelErrorInfo | undefined {
+  const { name, errorType, reason } = value as { name?: unknown; errorType?: unknown; reason?: unknown };
+  if (
+    value instanceof ClaudeTimeoutError ||
+    (name === 'ClaudeTimeoutError' && typeof errorType === 'string')
+  ) {
+    return { type: String(errorType), retryAfterMs: undefined, error: value as Error };
+  }
+  if (name === 'StreamInterruptedError' && typeof reason === 'string') {
+    return { type: 'stream_interrupted', retryAfterMs: undefined, error: value as Error };
+  }
+  const headers = value instanceof Response ? value.headers : (value as { headers?: unknown }).headers;
+  const type = headerOf(headers, POLICY_ERROR_HEADER);
+  if (type === undefined) return undefined;
   const ms = Number(headerOf(headers, 'retry-after-ms'));
   return { type, retryAfterMs: Number.isFinite(ms) ? ms : undefined };
 }
