@@ -141,4 +141,13 @@ describe('examples', () => {
     const { stdout } = await run('otlp-setup.ts');
     expect(stdout).toBe('the collector received: POST /v1/logs, POST /v1/metrics, POST /v1/traces\n');
   });
+
+  it("catch-errors.ts: tells the API's error, an open breaker and a broken stream apart (issue 15, item 21)", async () => {
+    const { stdout } = await run('catch-errors.ts');
+    expect(stdout.trim().split('\n')).toEqual([
+      "the API's: 529",
+      'ours: circuit_open (retry-after-ms set)',
+      expect.stringMatching(/^ours: the stream broke \(connection_error\), not resumed \(continuation_failed:api_error\), [1-9]\d* characters kept$/),
+    ]);
+  });
 });
