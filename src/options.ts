@@ -181,7 +181,7 @@ export interface ClaudeFetchOptions {
    * only when the SDK sent one — so `openTelemetry: false`, `openTelemetry: { propagation: false }`
    * and `ANTHROPIC_OPEN_TELEMETRY(_PROPAGATION)=false` also stop ours — and replaces the SDK's with
    * the attempt span's; any other caller gets it whenever a propagator is registered. `true`: always;
-   * `false`: never.
+   * `false`: never (the SDK's own context, if any, goes through untouched). Default `'auto'`.
    */
   propagation?: boolean | 'auto';
   /**

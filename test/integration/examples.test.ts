@@ -147,7 +147,9 @@ describe('examples', () => {
     expect(stdout.trim().split('\n')).toEqual([
       "the API's: 529",
       'ours: circuit_open (retry-after-ms set)',
-      expect.stringMatching(/^ours: the stream broke \(connection_error\), not resumed \(continuation_failed:api_error\), [1-9]\d* characters kept$/),
+      expect.stringMatching(
+        /^ours: the stream broke \(connection_error\), not resumed \(continuation_failed:api_error\), [1-9]\d* characters kept$/,
+      ),
     ]);
   });
 });

@@ -171,7 +171,7 @@ describe.each([
     await settle();
     expect(sdk).toHaveLength(1);
     expect(inner).toHaveLength(retrying ? 2 : 1);
-    inner.forEach((seen, n) => expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n)));
+    for (const [n, seen] of inner.entries()) expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n));
     expect(typeof sdk[0]!.init?.body).toBe('string');
   });
 
@@ -185,7 +185,7 @@ describe.each([
     expect(message.content[0]).toMatchObject({ type: 'text', text: 'hello' });
     await settle();
     expect(inner).toHaveLength(retrying ? 2 : 1);
-    inner.forEach((seen, n) => expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n)));
+    for (const [n, seen] of inner.entries()) expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n));
     expect(JSON.parse(String(inner[0]!.init?.body)).stream).toBe(true);
   });
 
@@ -211,7 +211,7 @@ describe.each([
     await settle();
     expect(sdk).toHaveLength(1);
     expect(inner).toHaveLength(retrying ? 2 : 1);
-    inner.forEach((seen, n) => expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n)));
+    for (const [n, seen] of inner.entries()) expectSameAsSdk(sdk[0]!, seen, n, spanOfAttempt(n));
     for (const body of bodies) {
       expect(body).toContain('filename="notes.txt"');
       expect(body).toContain('hello');
