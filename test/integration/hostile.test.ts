@@ -8,9 +8,9 @@ import { SpanKind } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
-import { ERROR_BODY_DEFAULTS } from '../../src/recorder.js';
 import { MAX_BLOCK_MS, MAX_WINDOW_MS } from '../../src/policies/throttle.js';
 import { PROBE_INTERVAL_MS } from '../../src/policies/throttle-policy.js';
+import { ERROR_BODY_DEFAULTS } from '../../src/recorder.js';
 import { drive, FakeClock } from '../helpers/fake-clock.js';
 import {
   chunk,
@@ -374,9 +374,14 @@ describe('the throttle is never locked out by one response (item 13)', () => {
     const clock = new FakeClock();
     server.handle((_req, socket, index) => {
       if (index === 0) {
-        sendJson(socket, 429, { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } }, {
-          'retry-after': '86400',
-        });
+        sendJson(
+          socket,
+          429,
+          { type: 'error', error: { type: 'rate_limit_error', message: 'slow down' } },
+          {
+            'retry-after': '86400',
+          },
+        );
         return;
       }
       sendJson(socket, 200, messageJson('ok'));
@@ -430,7 +435,12 @@ describe('the response cache stores and replays only complete Messages (item 12)
 
   it('a poisoned entry from the store is validated on replay and served to no key', async () => {
     server.handle((_req, socket) => sendJson(socket, 529, overloaded));
-    const poisoned = { status: 200, headers: { 'content-type': 'application/json' }, body: '<html>', storedAt: 0 };
+    const poisoned = {
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '<html>',
+      storedAt: 0,
+    };
     const store = { get: () => poisoned, set: () => undefined };
     const c = client({ cache: { store, key: () => 'one-key-for-all' } });
     for (const content of ['a', 'b']) {
@@ -439,7 +449,10 @@ describe('the response cache stores and replays only complete Messages (item 12)
         .catch((e: unknown) => e);
       expect((error as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
     }
-    const streamed = await c.messages.stream(params).finalMessage().catch((e: unknown) => e);
+    const streamed = await c.messages
+      .stream(params)
+      .finalMessage()
+      .catch((e: unknown) => e);
     expect((streamed as InstanceType<typeof Anthropic.APIError>).status).toBe(529);
   });
 
