@@ -230,7 +230,7 @@ function recordResponseHeaders(rec: AttemptRecorder, response: Response): void {
 function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal | undefined) {
   const { connectMs, firstChunkMs, idleMs } = env.timeouts;
   if (connectMs === undefined && firstChunkMs === undefined && idleMs === undefined) {
-    return { signal: outer, headersArrived() {}, chunk() {}, streaming() {} };
+    return { signal: outer, headersArrived() {}, chunk() {}, reading() {}, streaming() {} };
   }
   const controller = new AbortController();
   const signal = outer ? AbortSignal.any([outer, controller.signal]) : controller.signal;
@@ -244,6 +244,7 @@ function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal |
   };
   arm('connect', connectMs);
   rec.addCleanup(() => timer?.cancel());
+  let started = false;
   return {
     signal,
     headersArrived: () => arm('connect', undefined),
@@ -253,8 +254,21 @@ function armTimeouts(env: AttemptEnv, rec: AttemptRecorder, outer: AbortSignal |
      * timeout ends with the headers).
      */
     streaming: () => (firstChunkMs !== undefined ? arm('first_chunk', firstChunkMs) : arm('idle', idleMs)),
-    /** A chunk arrived: the next must come within `idleMs`. */
-    chunk: () => arm('idle', idleMs),
+    /**
+     * A chunk arrived: the consumer has it, and is busy until it reads again (back-pressure is not
+     * a stall): no timer runs until then.
+     */
+    chunk: () => {
+      started = true;
+      arm('idle', undefined);
+    },
+    /**
+     * The consumer waits for the next chunk: it must arrive within `idleMs`. (Before the first
+     * chunk, the first-chunk timer armed with the headers runs on.)
+     */
+    reading: () => {
+      if (started) arm('idle', idleMs);
+    },
   };
 }
 
@@ -332,7 +346,7 @@ export async function sendAttempt(
   }
   if (response.status < 300 && isSse) {
     timeouts.streaming();
-    const observed = observeStream(rec, req, body, timeouts.chunk);
+    const observed = observeStream(rec, req, body, timeouts);
     // Observed in place: the consumer gets the original response; else one around the wrapper.
     return handle(observed === body ? response : rebuild(response, observed));
   }

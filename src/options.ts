@@ -75,8 +75,9 @@ export interface TimeoutOptions {
    */
   firstChunkMs?: number;
   /**
-   * Streams: the longest gap between two chunks of the body (the SDK has none); also the longest
-   * wait for the first chunk when `firstChunkMs` is unset.
+   * Streams: the longest gap between two chunks of the body arriving (the SDK has none), counted
+   * while the consumer waits for the next one — time it spends not reading (back-pressure) is not
+   * a stall; also the longest wait for the first chunk when `firstChunkMs` is unset.
    * @default off
    */
   idleMs?: number;

@@ -21,6 +21,11 @@ export type BodyEnd =
 export interface BodyObserver {
   /** Called with each chunk before the consumer gets it. */
   onChunk(chunk: Uint8Array): void;
+  /**
+   * Called when the consumer asks for the next chunk (a read starts): from then until `onChunk`,
+   * the consumer waits for the network. Between a chunk and the next read, it is busy (back-pressure).
+   */
+  onRead?(): void;
   /** Called once, when the body ended in any way. */
   onEnd(end: BodyEnd): void;
   /**
@@ -112,6 +117,7 @@ function tapInPlace(
     const cancel = reader.cancel;
     const target = reader as Reader & { read: Reader['read']; cancel: Reader['cancel'] };
     target.read = function (this: Reader, ...args: []) {
+      if (!once.ended) observer.onRead?.();
       return read.apply(this, args).then(onResult, onError);
     };
     target.cancel = function (this: Reader, reason?: unknown) {
@@ -194,6 +200,7 @@ function wrap(
       async pull(controller) {
         let result: ReadResult;
         try {
+          if (!once.ended) observer.onRead?.();
           result = await source().read();
         } catch (error) {
           once.end(failed(error));

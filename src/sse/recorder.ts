@@ -24,8 +24,9 @@ export function observeStream(
   rec: AttemptRecorder,
   req: ClaudeRequest,
   body: ReadableStream<Uint8Array>,
-  onChunk: () => void = () => {},
+  timing: { chunk(): void; reading(): void } = { chunk() {}, reading() {} },
 ): ReadableStream<Uint8Array> {
+  const onChunk = timing.chunk;
   const { telemetry } = rec.env;
   const capture = rec.env.captureContent;
   let text = '';
@@ -75,6 +76,7 @@ export function observeStream(
   }, wantData);
   const isMessages = req.operation === 'chat';
   return observeBody(body, req.signal, {
+    onRead: timing.reading,
     onChunk(chunk) {
       onChunk();
       bytes += chunk.byteLength;

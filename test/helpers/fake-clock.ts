@@ -174,3 +174,13 @@ export async function drive<T>(
   }
   return promise;
 }
+
+/**
+ * Moves `clock` by `ms` once a timer is armed (e.g. the idle timer, which runs only while the
+ * consumer waits for the next chunk): call it from a consumer's event handler, where nothing waits
+ * yet. Gives up after `maxTurns` event-loop turns without a timer.
+ */
+export async function advanceWhenArmed(clock: FakeClock, ms: number, maxTurns = 10_000): Promise<void> {
+  for (let i = 0; i < maxTurns && clock.nextDue('timer') === undefined; i++) await flush();
+  clock.advance(ms);
+}

@@ -23,7 +23,7 @@ import {
   StreamInterruptedError,
 } from '../../src/index.js';
 import { type FakeClaude, type RawResponse, startFakeClaude } from '../../src/testing/index.js';
-import { drive, FakeClock } from '../helpers/fake-clock.js';
+import { advanceWhenArmed, drive, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
 import { FAKE_API_KEY } from '../helpers/secrets.js';
 
@@ -715,7 +715,7 @@ describe('answers that never end', () => {
       for await (const event of stream) {
         if (event.type === 'content_block_delta' && event.delta.type === 'text_delta') {
           texts.push(event.delta.text);
-          if (texts.length === 2) clock.advance(2_000);
+          if (texts.length === 2) void advanceWhenArmed(clock, 2_000);
         }
       }
     })();

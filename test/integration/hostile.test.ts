@@ -468,3 +468,99 @@ describe('the response cache stores and replays only complete Messages (item 12)
     expect(replayed.content).toEqual([{ type: 'text', text: 'cached answer' }]);
   });
 });
+
+describe('timeouts.idleMs runs on the network, not on the consumer (item 4)', () => {
+  /** A stream that sends one event every 100 ms of `clock`, whether or not anyone reads. */
+  function pacedStream(clock: FakeClock, signal: AbortSignal | null | undefined): ReadableStream<Uint8Array> {
+    const frames = messageEvents(['a', 'b', 'c', 'd', 'e', 'f']).map(([name, data]) =>
+      new TextEncoder().encode(sseText([[name, data]])),
+    );
+    let i = 0;
+    return new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          // Like fetch: an abort of the request's signal errors its body.
+          signal?.addEventListener('abort', () => controller.error(signal.reason));
+          const tick = (): void => {
+            if (signal?.aborted) return;
+            const frame = frames[i++];
+            if (frame === undefined) {
+              controller.close();
+              return;
+            }
+            controller.enqueue(frame);
+            clock.setTimer(tick, 100);
+          };
+          tick();
+        },
+      },
+      { highWaterMark: 1024 },
+    );
+  }
+
+  for (const resume of [false, true]) {
+    it(`a consumer pausing 500 ms on a stream sending every 100 ms, idleMs 300: not a stall${resume ? ' (resume on: no continuation)' : ''}`, async () => {
+      const clock = new FakeClock();
+      let calls = 0;
+      const inner = async (_url: string, init?: RequestInit): Promise<Response> => {
+        calls++;
+        return new Response(pacedStream(clock, init?.signal), {
+          headers: { 'content-type': 'text/event-stream' },
+        });
+      };
+      const c = new Anthropic({
+        apiKey: FAKE_API_KEY,
+        baseURL: 'https://api.example.test',
+        maxRetries: 0,
+        fetch: createClaudeFetch({ fetch: inner as typeof fetch, clock, timeouts: { idleMs: 300 }, resume }),
+      });
+      const stream = await c.messages.create({ ...params, stream: true });
+      const texts: string[] = [];
+      const consumed = (async () => {
+        for await (const event of stream) {
+          if (event.type === 'content_block_delta' && event.delta.type === 'text_delta')
+            texts.push(event.delta.text);
+          // The application is busy for 500 ms after each event.
+          await clock.advanceAsync(500);
+        }
+      })();
+      await withinGuard(consumed);
+      expect(texts.join('')).toBe('abcdef');
+      expect(calls).toBe(1);
+      await settle();
+      expect(attempts()[0]?.attributes['error.type']).toBeUndefined();
+    });
+  }
+
+  it('a stream that stalls while the consumer waits is still an idle timeout', async () => {
+    const clock = new FakeClock();
+    const frames = sseText(messageEvents(['a', 'b']).slice(0, 3));
+    // Like fetch: an abort of the request's signal errors its body.
+    const inner = async (_url: string, init?: RequestInit): Promise<Response> =>
+      new Response(
+        new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(frames));
+            init?.signal?.addEventListener('abort', () => controller.error(init.signal?.reason));
+          },
+        }),
+        { headers: { 'content-type': 'text/event-stream' } },
+      );
+    const c = new Anthropic({
+      apiKey: FAKE_API_KEY,
+      baseURL: 'https://api.example.test',
+      maxRetries: 0,
+      fetch: createClaudeFetch({ fetch: inner as typeof fetch, clock, timeouts: { idleMs: 300 } }),
+    });
+    const stream = await c.messages.create({ ...params, stream: true });
+    let seen = 0;
+    const consumed = (async () => {
+      for await (const _ of stream) seen++;
+    })().catch((e: unknown) => e);
+    // The consumer has the three events and waits for more: the idle timer runs.
+    await until(() => seen === 3 && clock.pending > 0, 'the idle timer');
+    clock.advance(300);
+    const error = await withinGuard(consumed);
+    expect(String(error)).toMatch(/idle/);
+  });
+});

@@ -9,7 +9,7 @@ import type { ReadableSpan } from '@opentelemetry/sdk-trace';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ClaudeFetchOptions, claudeOtelErrorOf, createClaudeFetch } from '../../src/index.js';
 import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
-import { drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
+import { advanceWhenArmed, drive as driveClock, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
 import { FAKE_API_KEY } from '../helpers/secrets.js';
 
@@ -311,7 +311,7 @@ describe('timeouts', () => {
     const consumed = (async () => {
       for await (const event of stream) {
         seen.push(event.type);
-        if (seen.length === 1) clock.advance(2_000);
+        if (seen.length === 1) void advanceWhenArmed(clock, 2_000);
       }
     })();
     const error = await consumed.catch((e: unknown) => e);

@@ -6,7 +6,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createClaudeFetch, StreamInterruptedError } from '../../src/index.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { advanceWhenArmed, FakeClock } from '../helpers/fake-clock.js';
 import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
 import { FAKE_API_KEY } from '../helpers/secrets.js';
 
@@ -106,7 +106,7 @@ describe('transparent resume', () => {
     let seen = 0;
     stream.on('streamEvent', () => {
       seen++;
-      if (seen === 4) clock.advance(1_000);
+      if (seen === 4) void advanceWhenArmed(clock, 1_000);
     });
     const message = await stream.finalMessage();
     expect(message.content.map((b) => (b.type === 'text' ? b.text : '')).join('')).toBe(TEXT);
