@@ -692,19 +692,24 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
     const status = successStatus(ex);
     const tokens = { input: totalInput, output: outputTokens };
     const shape = ex.fault?.body ?? 'json';
+    // Keys the SDKs type as always present (nullable) are sent, `null` when there is nothing to say.
+    const outputDetails = thinking ? { thinking_tokens: Math.min(thinkingTokens, outputTokens) } : null;
     const fullUsage = {
       ...usage,
       output_tokens: outputTokens,
       service_tier: 'standard',
       inference_geo: typeof body.inference_geo === 'string' ? body.inference_geo : 'not_available',
+      output_tokens_details: outputDetails,
+      server_tool_use: null,
+      speed: 'standard',
     };
 
     if (!stream || shape === 'html' || shape === 'truncated-json') {
       const content: JsonObject[] = [];
       if (thinking)
         content.push({ type: 'thinking', thinking: thinking.text, signature: thinking.signature });
-      if (withText) content.push({ type: 'text', text });
-      if (tool) content.push({ type: 'tool_use', ...tool });
+      if (withText) content.push({ type: 'text', text, citations: null });
+      if (tool) content.push({ type: 'tool_use', ...tool, caller: { type: 'direct' } });
       respond(
         ex,
         status,
@@ -717,6 +722,8 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
           stop_reason: stopReason,
           stop_sequence: stopSequence,
           stop_details: stopDetails,
+          container: null,
+          diagnostics: null,
           usage: fullUsage,
         },
         tokens,
@@ -746,18 +753,27 @@ export async function startFakeClaude(options: FakeClaudeOptions = {}): Promise<
         stop_reason: null,
         stop_sequence: null,
         stop_details: null,
-        usage: { ...fullUsage, output_tokens: 1 },
+        container: null,
+        diagnostics: null,
+        usage: { ...fullUsage, output_tokens: 1, output_tokens_details: null },
       },
       thinking,
       text: withText ? text : undefined,
       repeat,
       tool,
-      delta: { stop_reason: stopReason, stop_sequence: stopSequence, stop_details: stopDetails },
+      delta: {
+        stop_reason: stopReason,
+        stop_sequence: stopSequence,
+        stop_details: stopDetails,
+        container: null,
+      },
       usage: {
         input_tokens: usage.input_tokens,
         cache_creation_input_tokens: usage.cache_creation_input_tokens,
         cache_read_input_tokens: usage.cache_read_input_tokens,
         output_tokens: outputTokens,
+        output_tokens_details: outputDetails,
+        server_tool_use: null,
       },
       pingEvery,
     };

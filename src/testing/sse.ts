@@ -76,7 +76,7 @@ function* baseEvents(plan: StreamPlan): Generator<Buffer> {
     yield sseFrame('content_block_start', {
       type: 'content_block_start',
       index,
-      content_block: { type: 'text', text: '' },
+      content_block: { type: 'text', text: '', citations: null },
     });
     yield* textDeltas(index, plan.text, plan.repeat);
     yield sseFrame('content_block_stop', { type: 'content_block_stop', index });
@@ -87,7 +87,7 @@ function* baseEvents(plan: StreamPlan): Generator<Buffer> {
     yield sseFrame('content_block_start', {
       type: 'content_block_start',
       index,
-      content_block: { type: 'tool_use', id, name, input: {} },
+      content_block: { type: 'tool_use', id, name, input: {}, caller: { type: 'direct' } },
     });
     // The real API starts a tool input with an empty partial_json.
     for (const partial of ['', ...splitCodePoints(JSON.stringify(input))]) {

@@ -183,7 +183,7 @@ def fault_checks(target: str, url: str, faults: dict[str, dict[str, Any]]) -> No
             continue
 
         def run(model: str = model, spec: dict[str, Any] = spec) -> None:
-            c = client(url, timeout=spec.get("timeout", 10.0))
+            c = client(url, timeout=spec.get("timeout") or 10.0)
             want = spec["expect"]
             try:
                 if spec["stream"]:

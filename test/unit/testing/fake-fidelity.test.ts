@@ -146,7 +146,13 @@ describe('fake Claude: usage and stop details', () => {
       output_tokens: expect.any(Number),
       service_tier: 'standard',
       inference_geo: 'not_available',
+      // Keys the SDKs type as always present are sent, null when there is nothing to report.
+      output_tokens_details: null,
+      server_tool_use: null,
+      speed: 'standard',
     });
+    expect([body.container, body.diagnostics]).toEqual([null, null]);
+    expect((body.content as Json[])[0]).toMatchObject({ type: 'text', citations: null });
     const cached = (ttl?: '1h') => ({
       ...PARAMS,
       system: [
@@ -175,12 +181,19 @@ describe('fake Claude: usage and stop details', () => {
     const startUsage = start.usage as Json;
     expect(startUsage).toMatchObject({ output_tokens: 1, service_tier: 'standard' });
     const delta = sse.find((e) => e.event === 'message_delta')?.data as Json;
-    expect(delta.delta).toEqual({ stop_reason: 'end_turn', stop_sequence: null, stop_details: null });
+    expect(delta.delta).toEqual({
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      stop_details: null,
+      container: null,
+    });
     expect(delta.usage).toEqual({
       input_tokens: startUsage.input_tokens,
       cache_creation_input_tokens: 0,
       cache_read_input_tokens: 0,
       output_tokens: expect.any(Number),
+      output_tokens_details: null,
+      server_tool_use: null,
     });
   });
 });
@@ -190,7 +203,7 @@ describe('fake Claude: request semantics', () => {
     const f = await fake({ text: 'one two three four' });
     const params = { ...PARAMS, stop_sequences: ['four', ' three'] };
     const created = await client(f).messages.create(params);
-    expect(created.content).toEqual([{ type: 'text', text: 'one two' }]);
+    expect(created.content).toEqual([{ type: 'text', text: 'one two', citations: null }]);
     expect([created.stop_reason, created.stop_sequence]).toEqual(['stop_sequence', ' three']);
     const streamed = await client(f).messages.stream(params).finalMessage();
     expect(streamed.content).toEqual(created.content);
@@ -209,7 +222,7 @@ describe('fake Claude: request semantics', () => {
         : await client(f).messages.create(params);
       expect(message.stop_reason).toBe('max_tokens');
       expect(message.usage.output_tokens).toBe(10);
-      expect(message.content).toEqual([{ type: 'text', text: 'x'.repeat(40) }]);
+      expect(message.content).toEqual([{ type: 'text', text: 'x'.repeat(40), citations: null }]);
     }
   });
 
@@ -240,6 +253,7 @@ describe('fake Claude: request semantics', () => {
       if (block?.type !== 'thinking') throw new Error('no thinking block');
       expect(block.thinking.length).toBeGreaterThan(10);
       expect(block.signature).toMatch(/^[A-Za-z0-9]{88}==$/);
+      expect(message.usage.output_tokens_details?.thinking_tokens).toBeGreaterThan(0);
     }
     const adaptive = await client(f).messages.create({ ...PARAMS, thinking: { type: 'adaptive' } });
     expect(adaptive.content[0]?.type).toBe('thinking');
@@ -313,6 +327,7 @@ describe('fake Claude: request semantics', () => {
       stop_reason: 'refusal',
       stop_sequence: null,
       stop_details: { type: 'refusal', category: null, explanation: null },
+      container: null,
     });
   });
 });

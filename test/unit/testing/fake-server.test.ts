@@ -171,7 +171,7 @@ describe('fake Claude: normal answers', () => {
   it('serves a non-streamed create through the SDK and records the request', async () => {
     const f = await fake({ text: 'Bonjour café 🙂' });
     const message = await client(f).messages.create(PARAMS);
-    expect(message.content).toEqual([{ type: 'text', text: 'Bonjour café 🙂' }]);
+    expect(message.content).toEqual([{ type: 'text', text: 'Bonjour café 🙂', citations: null }]);
     expect(message.usage.output_tokens).toBe(Math.ceil('Bonjour café 🙂'.length / 4));
     expect(f.requests).toHaveLength(1);
     const [recorded] = f.requests;
@@ -224,12 +224,14 @@ describe('fake Claude: normal answers', () => {
     const input = (start.message.usage as Record<string, number>).input_tokens;
     expect(events.at(-3)?.data).toEqual({
       type: 'message_delta',
-      delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null },
+      delta: { stop_reason: 'end_turn', stop_sequence: null, stop_details: null, container: null },
       usage: {
         input_tokens: input,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,
         output_tokens: Math.ceil(33 / 4),
+        output_tokens_details: null,
+        server_tool_use: null,
       },
     });
   });
