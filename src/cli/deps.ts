@@ -23,7 +23,7 @@ export class MissingDependencyError extends Error {
     purpose: string,
   ) {
     super(
-      `${purpose} needs ${packages.join(' and ')}, which ${packages.length === 1 ? 'is' : 'are'} not installed.\n` +
+      `${purpose} needs ${packages.length > 1 ? `${packages.slice(0, -1).join(', ')} and ${packages.at(-1)}` : packages.join('')}, which ${packages.length === 1 ? 'is' : 'are'} not installed.\n` +
         `  Install:  npm install ${packages.join(' ')}\n` +
         `  or run:   npx ${['claude-otel-middleware', ...DEMO_PACKAGES].map((p) => `-p ${p}`).join(' ')} claude-otel-middleware demo`,
     );
@@ -76,4 +76,22 @@ export async function loadOtelSdk(
     }
     throw error;
   }
+}
+
+/**
+ * Everything the demo imports: the SDK and the OpenTelemetry SDK packages, or one
+ * {@link MissingDependencyError} naming every missing package at once (not one per run).
+ */
+export async function loadDemoDependencies(
+  load: { anthropic?: () => Promise<AnthropicModule>; otel?: () => Promise<OtelSdk> } = {},
+): Promise<{ sdk: AnthropicModule; otel: OtelSdk }> {
+  const [sdk, otel] = await Promise.allSettled([loadAnthropic(load.anthropic), loadOtelSdk(load.otel)]);
+  if (sdk.status === 'fulfilled' && otel.status === 'fulfilled') return { sdk: sdk.value, otel: otel.value };
+  const missing: string[] = [];
+  for (const result of [sdk, otel]) {
+    if (result.status === 'fulfilled') continue;
+    if (!(result.reason instanceof MissingDependencyError)) throw result.reason;
+    missing.push(...result.reason.packages);
+  }
+  throw new MissingDependencyError(missing, 'The demo');
 }

@@ -17,7 +17,7 @@ import {
 } from './args.js';
 import { startChaos } from './chaos.js';
 import { type DemoTarget, REAL_REQUESTS, runDemo } from './demo.js';
-import { loadAnthropic, loadOtelSdk, MissingDependencyError } from './deps.js';
+import { loadDemoDependencies, MissingDependencyError } from './deps.js';
 import { collectorAnswers, type Export, otlpEndpoint, startExport } from './otlp.js';
 import { loadScenario, type Scenario, ScenarioError } from './scenario.js';
 import { createDemoTelemetry, formatProgress, formatSummary } from './summary.js';
@@ -80,8 +80,7 @@ async function demo(args: DemoArgs, io: Io): Promise<number> {
     scenario = await loadScenario(args.scenario);
     target = { kind: 'fake', scenario };
   }
-  const sdk = await loadAnthropic();
-  const otel = await loadOtelSdk();
+  const { sdk, otel } = await loadDemoDependencies();
   const durationS = args.duration ?? (scenario ? scenario.duration : 60);
   const telemetry = createDemoTelemetry(otel);
 

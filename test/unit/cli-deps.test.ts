@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { loadAnthropic, loadOtelSdk, MissingDependencyError } from '../../src/cli/deps.js';
+import {
+  loadAnthropic,
+  loadDemoDependencies,
+  loadOtelSdk,
+  MissingDependencyError,
+} from '../../src/cli/deps.js';
 
 const notFound = (name: string): Error =>
   Object.assign(new Error(`Cannot find package '${name}' imported from …`), { code: 'ERR_MODULE_NOT_FOUND' });
@@ -24,6 +29,34 @@ describe('optional packages of the CLI', () => {
     expect((error as Error).message).toContain(
       'npm install @opentelemetry/sdk-trace @opentelemetry/sdk-metrics',
     );
+  });
+
+  it('the demo names every missing package in one message, not one per run', async () => {
+    const error = await loadDemoDependencies({
+      anthropic: () => Promise.reject(notFound('@anthropic-ai/sdk')),
+      otel: () => Promise.reject(notFound('@opentelemetry/sdk-trace')),
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MissingDependencyError);
+    expect((error as MissingDependencyError).packages).toEqual([
+      '@anthropic-ai/sdk',
+      '@opentelemetry/sdk-trace',
+      '@opentelemetry/sdk-metrics',
+    ]);
+    expect((error as Error).message).toContain(
+      'The demo needs @anthropic-ai/sdk, @opentelemetry/sdk-trace and @opentelemetry/sdk-metrics, which are not installed.',
+    );
+    expect((error as Error).message).toContain(
+      'npm install @anthropic-ai/sdk @opentelemetry/sdk-trace @opentelemetry/sdk-metrics',
+    );
+    const boom = new SyntaxError('bad module');
+    await expect(
+      loadDemoDependencies({
+        anthropic: () => Promise.reject(notFound('@anthropic-ai/sdk')),
+        otel: () => Promise.reject(boom),
+      }),
+    ).rejects.toBe(boom);
+    const both = await loadDemoDependencies();
+    expect(typeof both.sdk.default).toBe('function');
   });
 
   it('other import failures are not disguised', async () => {
