@@ -24,7 +24,7 @@ export function docPages(): string[] {
 
 const BLOCK = /<!-- example:begin (\S+)( [^>]*)?-->\n[\s\S]*?<!-- example:end -->/g;
 
-const LANGUAGE: Record<string, string> = { ts: 'ts', mts: 'ts', mjs: 'js', js: 'js', sh: 'sh' };
+const LANGUAGE: Record<string, string> = { ts: 'ts', mts: 'ts', mjs: 'js', cjs: 'js', js: 'js', sh: 'sh' };
 
 /** The fenced block of `file`'s text, as a page includes it. */
 export function fence(file: string, text: string): string {

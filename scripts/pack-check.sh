@@ -7,7 +7,7 @@
 # bundler), `npx claude-otel-middleware --help`, the demo with a shipped scenario by name and a
 # scenario file by path, a real SDK request through createClaudeFetch against the fake API (ESM
 # and CommonJS), the same on the oldest Node.js that require()s ESM (22.12.0, from the npm
-# registry), and every examples/*.{ts,mts,mjs,js}. Prints "package: N passed, N failed".
+# registry), and every examples/*.{ts,mts,mjs,cjs,js}. Prints "package: N passed, N failed".
 # Usage: bash scripts/pack-check.sh   (PACK_CHECK_KEEP=1 keeps the temp folder)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -209,7 +209,7 @@ fi
 
 step "the examples, against the installed package"
 count=0
-for example in "$root"/examples/*.ts "$root"/examples/*.mts "$root"/examples/*.mjs "$root"/examples/*.js; do
+for example in "$root"/examples/*.ts "$root"/examples/*.mts "$root"/examples/*.mjs "$root"/examples/*.cjs "$root"/examples/*.js; do
   [[ -e $example ]] || continue
   count=$((count + 1))
   mkdir -p examples
@@ -218,6 +218,9 @@ for example in "$root"/examples/*.ts "$root"/examples/*.mts "$root"/examples/*.m
     node --disable-warning=ExperimentalWarning "examples/$(basename "$example")"
 done
 echo "   $count examples"
+if [[ -e examples/commonjs.cjs ]]; then
+  check "examples/commonjs.cjs prints the answer" bash -c 'node examples/commonjs.cjs | grep -q "^answer: [^ ]"'
+fi
 
 echo "pack-check took $((SECONDS - started)) s"
 echo "package: $passed passed, $failed failed"
