@@ -14,6 +14,7 @@ import {
 import { isEventStream, rebuild } from './body.js';
 import type { ClaudeFetchOptions } from './options.js';
 import { compose, decide, type Operation, type Policy } from './pipeline.js';
+import type { BreakerRegistry } from './policies/breaker.js';
 import { breakerPolicy, createBreakers } from './policies/breaker-policy.js';
 import { TokenBucketRetryBudget } from './policies/budget.js';
 import { cachePolicy } from './policies/cache-policy.js';
@@ -38,7 +39,10 @@ import { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS, SPANS } from './telemetry/names.js';
 import { totalInput } from './usage.js';
 
-/** The fetch signature the SDK calls, plus `shutdown()` (stops the region health probes, if any). */
+/**
+ * The fetch signature the SDK calls, plus `shutdown()`: stops the region health probes (if any) and
+ * refuses the requests waiting for a circuit breaker (`circuit_open`, nothing sent).
+ */
 export type ClaudeFetch = ((input: string | URL | Request, init?: RequestInit) => Promise<Response>) & {
   /** Stops the region health probes (if any); the fetch keeps working without them. */
   shutdown(): void;
@@ -292,8 +296,10 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
     policies.push(throttlePolicy(throttle, fleet && { guard: fleet.guard, syncMs: fleet.syncMs }));
   }
   const breaker = options.breaker === true ? {} : options.breaker || undefined;
+  let breakers: BreakerRegistry | undefined;
   if (breaker !== undefined) {
     const registry = createBreakers(breaker, clock, telemetry);
+    breakers = registry;
     policies.push(
       fleet === undefined
         ? breakerPolicy(breaker, registry)
@@ -492,6 +498,8 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
   return Object.assign(claudeFetch, {
     shutdown(): void {
       prober?.stop();
+      // Requests waiting for a breaker are refused (circuit_open), not left waiting.
+      breakers?.close();
       telemetry.log.flush();
     },
   });

@@ -212,9 +212,11 @@ export interface ClaudeFetchOptions {
   retry?: RetryPolicyOptions | boolean;
   /**
    * Circuit breakers per `{region}|{model}`: failure rate ≥ 50 % over the last 20 attempts (at least
-   * 10) opens for 30 s (doubling on repeated trips, up to 5 min), then one probe decides. While open,
-   * attempts are answered at once with a `circuit_open` error (status 503). `true` for the defaults.
-   * Default: off.
+   * 10) opens for 5 s (constant; `openBackoffMultiplier` to grow it on repeated trips), then one
+   * probe decides. While open, a request's first attempt waits for the decision (`hold`: at most
+   * 10 s and never past `timeouts.totalMs`; none when another region or fallback model can take
+   * it); retries, and everything once `hold: false`, are answered at once with a `circuit_open`
+   * error (status 503). `true` for the defaults. Default: off.
    */
   breaker?: BreakerPolicyOptions | boolean;
   /**

@@ -29,6 +29,11 @@ export interface AttemptPlan {
   readonly signal?: AbortSignal | undefined;
   /** The attempt this one retries: the span is linked to it. */
   readonly previous?: SpanContext | undefined;
+  /**
+   * Another region or fallback model can take the request if this attempt is refused: an open
+   * breaker refuses it at once instead of holding it.
+   */
+  readonly alternative?: boolean | undefined;
 }
 
 /** How an attempt ended, known once its body has ended. */

@@ -145,6 +145,7 @@ const M = {
   transitions: new Metric(METRICS.BREAKER_TRANSITIONS),
   breakerState: new Metric(METRICS.BREAKER_STATE),
   rejections: new Metric(METRICS.BREAKER_REJECTIONS),
+  breakerWait: new Metric(METRICS.BREAKER_WAIT_DURATION),
   fallbacks: new Metric(METRICS.FALLBACKS),
   regionHealth: new Metric(METRICS.REGION_HEALTH),
   resumptions: new Metric(METRICS.RESUMPTIONS),
@@ -841,6 +842,37 @@ export function resilienceDashboard(): Dashboard {
         stacked: true,
         w: 8,
         links: [tracesLink(`Traces of breaker ${seriesValue(breakerKey)}`, [breakerKey])],
+      }),
+    )
+    .panel(
+      timeseries({
+        title: 'Requests held by a breaker/s, by outcome',
+        description:
+          '`anthropic.client.circuit_breaker.wait.duration` count: first attempts that waited for an open breaker instead of being refused, by how the wait ended (`admitted`, `probe`, `refused`, `timeout`, `deadline`, `aborted`, `closed`).',
+        targets: [
+          {
+            expr: M.breakerWait.sumRate([A.ANTHROPIC_BREAKER_WAIT_OUTCOME.name], [], '_count'),
+            legend: legendLabel(A.ANTHROPIC_BREAKER_WAIT_OUTCOME.name),
+          },
+        ],
+        unit: 'reqps',
+        stacked: true,
+        w: 12,
+        links: [
+          tracesLink(`Traces of waits that ended ${seriesValue(A.ANTHROPIC_BREAKER_WAIT_OUTCOME.name)}`, [
+            A.ANTHROPIC_BREAKER_WAIT_OUTCOME.name,
+          ]),
+        ],
+      }),
+    )
+    .panel(
+      timeseries({
+        title: 'Breaker wait p50/p95 by outcome',
+        description:
+          '`anthropic.client.circuit_breaker.wait.duration`: how long held requests waited for the breaker’s decision (at most `breaker.hold.maxWaitMs`).',
+        targets: M.breakerWait.percentiles([0.5, 0.95], A.ANTHROPIC_BREAKER_WAIT_OUTCOME.name),
+        unit: 's',
+        w: 12,
       }),
     )
     .row('Fallbacks and cache')

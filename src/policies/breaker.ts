@@ -7,14 +7,21 @@
  *   opens when, at a failure, the window holds at least `minimumThroughput` outcomes and the share of
  *   failures reaches `failureRateThreshold`; in `consecutive` mode it opens at the
  *   `consecutiveFailures`-th failure in a row.
- * - `open`: nothing is admitted for the open duration (`openMs`, times `openBackoffMultiplier` for
- *   each re-trip from half-open, capped by `maxOpenMs`).
+ * - `open`: nothing is admitted for the open duration (`openMs`, 5 s; times `openBackoffMultiplier`
+ *   for each re-trip from half-open, capped by `maxOpenMs` — no doubling by default).
  * - `half_open`: at most `halfOpenProbes` attempts are out at once; `successThreshold` successes
  *   close the breaker (and reset the open duration), any failure opens it again.
  *
- * There are no timers: `open` becomes `half_open` when the state is next looked at (`state`,
- * `tryAcquire()`, `retryAfterMs()`) after the open duration has passed by the injected clock.
- * Transitions are reported to listeners, the breaker's only side channel.
+ * `open` becomes `half_open` when the state is next looked at (`state`, `tryAcquire()`,
+ * `retryAfterMs()`) after the open duration has passed by the injected clock. Transitions are
+ * reported to listeners, the breaker's only side channel.
+ *
+ * Holding ({@link CircuitBreaker.acquire}): instead of being refused, a caller may wait, bounded, for
+ * the breaker's decision. While open, the only timer is one at the end of the open period (armed
+ * only while someone waits); then the newest waiter carries the probe (it has the most time left).
+ * A successful probe closes the breaker and admits every waiter; a failed probe refuses the waiters
+ * that were waiting when it went out, while those that came later wait for the next probe; a probe
+ * that decides nothing (ignored) hands its slot to the newest waiter. `close()` refuses every waiter.
  *
  * An admitted attempt holds a {@link BreakerPermit} and settles it once. Outcomes only count in the
  * state they were admitted in: a permit taken before a transition (a slow request admitted while
@@ -23,7 +30,7 @@
  */
 
 import { Listeners } from './listeners.js';
-import type { Clock } from './types.js';
+import type { Clock, Timer } from './types.js';
 
 /** State of a circuit breaker: `closed` (attempts pass), `open` (attempts rejected at once), `half_open` (probes decide). */
 export type BreakerState = 'closed' | 'open' | 'half_open';
@@ -69,11 +76,15 @@ export interface BreakerOptions {
   window?: BreakerWindow;
   /** `consecutive` mode: failures in a row (ignored outcomes aside) that open the breaker. Default `5`. */
   consecutiveFailures?: number;
-  /** How long, in ms, the breaker stays open before it admits probes. Default `30_000`. */
+  /**
+   * How long, in ms, the breaker stays open before it admits probes. Default `5_000`: short, so
+   * requests held while open (see the policy's `hold`) wait little and a recovered API is found
+   * within one open period plus one probe.
+   */
   openMs?: number;
   /**
    * Each re-opening from half-open multiplies the open duration by this (≥ 1); closing resets it to
-   * `openMs`. Default `2`.
+   * `openMs`. Default `1` (constant open period); e.g. `2` doubles it on every re-trip.
    */
   openBackoffMultiplier?: number;
   /** Longest open duration in ms (never less than `openMs`). Default `300_000`. */
@@ -99,6 +110,35 @@ export interface BreakerPermit {
   ignore(): void;
 }
 
+/**
+ * How a wait for the breaker's decision ({@link CircuitBreaker.acquire}) ended: `admitted` (the
+ * breaker closed), `probe` (the waiter carries a half-open probe), `refused` (the probe sent while
+ * it waited failed), `timeout` (no decision within the wait), `closed` (the breaker was shut down).
+ */
+export type BreakerWaitOutcome = 'admitted' | 'probe' | 'refused' | 'timeout' | 'closed';
+
+/** What {@link CircuitBreaker.acquire} gave. */
+export interface BreakerAcquisition {
+  /** The permit, or `undefined` when refused. */
+  readonly permit: BreakerPermit | undefined;
+  /** How the wait ended; `undefined` when the caller did not wait (admitted or refused at once). */
+  readonly outcome: BreakerWaitOutcome | undefined;
+  /** The state when the wait began (`closed` when the caller did not wait). */
+  readonly stateAtStart: BreakerState;
+  /** Ms waited, by the clock. */
+  readonly waitedMs: number;
+}
+
+interface Waiter {
+  /** Arrival order. */
+  readonly seq: number;
+  readonly startedAt: number;
+  readonly stateAtStart: BreakerState;
+  timer: Timer | undefined;
+  cleanup: () => void;
+  resolve: (acquisition: BreakerAcquisition) => void;
+}
+
 export type TransitionListener = (from: BreakerState, to: BreakerState) => void;
 
 export type KeyedTransitionListener = (key: string, from: BreakerState, to: BreakerState) => void;
@@ -116,6 +156,9 @@ interface ResolvedOptions {
   readonly halfOpenProbes: number;
   readonly successThreshold: number;
 }
+
+/** The default open period, in ms. */
+export const DEFAULT_OPEN_MS = 5_000;
 
 /** Buckets of a time window. */
 const TIME_BUCKETS = 10;
@@ -172,7 +215,7 @@ function resolveOptions(options: BreakerOptions | undefined): ResolvedOptions {
       `options.minimumThroughput (${minimumThroughput}) exceeds options.window.size (${window.size}): the breaker could never open`,
     );
   }
-  const openMs = finiteAtLeast('openMs', o.openMs, 0, 30_000);
+  const openMs = finiteAtLeast('openMs', o.openMs, 0, DEFAULT_OPEN_MS);
   return {
     mode,
     failureRateThreshold,
@@ -180,7 +223,7 @@ function resolveOptions(options: BreakerOptions | undefined): ResolvedOptions {
     window,
     consecutiveFailures: positiveInteger('consecutiveFailures', o.consecutiveFailures, 5),
     openMs,
-    openBackoffMultiplier: finiteAtLeast('openBackoffMultiplier', o.openBackoffMultiplier, 1, 2),
+    openBackoffMultiplier: finiteAtLeast('openBackoffMultiplier', o.openBackoffMultiplier, 1, 1),
     maxOpenMs: Math.max(openMs, finiteAtLeast('maxOpenMs', o.maxOpenMs, 0, 300_000)),
     halfOpenProbes: positiveInteger('halfOpenProbes', o.halfOpenProbes, 1),
     successThreshold: positiveInteger('successThreshold', o.successThreshold, 1),
@@ -311,6 +354,16 @@ export class CircuitBreaker {
   #probes = 0;
   /** Half-open: successful probes. */
   #successes = 0;
+  /** Requests waiting for a decision, oldest first. */
+  readonly #waiters: Waiter[] = [];
+  /** The next waiter's arrival number. */
+  #seq = 0;
+  /** Waiters up to this arrival number were waiting when the last probe went out. */
+  #probeMark = -1;
+  /** While open with waiters: fires at the end of the open period. */
+  #openTimer: Timer | undefined;
+  /** `close()` was called: nobody waits any more. */
+  #shut = false;
 
   constructor(options: BreakerOptions | undefined, clock: Clock) {
     this.#options = resolveOptions(options);
@@ -338,7 +391,65 @@ export class CircuitBreaker {
     if (state === 'half_open') {
       if (this.#probes >= this.#options.halfOpenProbes) return undefined;
       this.#probes++;
+      // Whoever waits now was waiting when this probe went out.
+      this.#probeMark = this.#seq - 1;
     }
+    return this.#permit();
+  }
+
+  /**
+   * Admits an attempt at once when the breaker would ({@link tryAcquire}); otherwise, with
+   * `maxWaitMs` > 0, waits at most that long for the breaker's decision (see the module comment):
+   * admitted when it closes, given the probe when it is the newest waiter as the breaker turns
+   * half-open, refused when the probe sent while it waited fails, when `maxWaitMs` passes or when
+   * the breaker is shut down ({@link close}). Rejects with the signal's reason when it aborts first
+   * (nothing is admitted after an abort).
+   */
+  acquire(maxWaitMs: number, signal?: AbortSignal): Promise<BreakerAcquisition> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const permit = this.tryAcquire();
+    if (permit !== undefined || this.#shut || !(maxWaitMs > 0)) {
+      return Promise.resolve({ permit, outcome: undefined, stateAtStart: this.#state, waitedMs: 0 });
+    }
+    return new Promise<BreakerAcquisition>((resolve, reject) => {
+      const waiter: Waiter = {
+        seq: this.#seq++,
+        startedAt: this.#clock.now(),
+        stateAtStart: this.#state,
+        timer: undefined,
+        cleanup: () => undefined,
+        resolve,
+      };
+      const onAbort = (): void => {
+        if (!this.#remove(waiter)) return;
+        reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      waiter.cleanup = () => signal?.removeEventListener('abort', onAbort);
+      waiter.timer = this.#clock.setTimer(() => this.#release(waiter, undefined, 'timeout'), maxWaitMs);
+      this.#waiters.push(waiter);
+      this.#armOpenTimer();
+    });
+  }
+
+  /** Requests waiting for the breaker's decision. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Shuts the breaker's holding down: every waiter is refused (`closed`) and later callers of
+   * {@link acquire} no longer wait. Admitting and recording go on as before.
+   */
+  close(): void {
+    this.#shut = true;
+    this.#openTimer?.cancel();
+    this.#openTimer = undefined;
+    for (const waiter of [...this.#waiters]) this.#release(waiter, undefined, 'closed');
+  }
+
+  /** A permit of the current epoch. */
+  #permit(): BreakerPermit {
     const epoch = this.#epoch;
     let settled = false;
     const settle = (outcome: Outcome): void => {
@@ -364,10 +475,81 @@ export class CircuitBreaker {
     return Math.max(0, this.#openUntil - this.#clock.now());
   }
 
+  /** Removes a waiter; false when it was no longer waiting. */
+  #remove(waiter: Waiter): boolean {
+    const i = this.#waiters.indexOf(waiter);
+    if (i < 0) return false;
+    this.#waiters.splice(i, 1);
+    waiter.timer?.cancel();
+    waiter.cleanup();
+    if (this.#waiters.length === 0) {
+      this.#openTimer?.cancel();
+      this.#openTimer = undefined;
+    }
+    return true;
+  }
+
+  /** Ends a wait with `permit` (or a refusal). */
+  #release(waiter: Waiter, permit: BreakerPermit | undefined, outcome: BreakerWaitOutcome): void {
+    if (!this.#remove(waiter)) return;
+    waiter.resolve({
+      permit,
+      outcome,
+      stateAtStart: waiter.stateAtStart,
+      waitedMs: Math.max(0, this.#clock.now() - waiter.startedAt),
+    });
+  }
+
+  /** While open with waiters: a timer at the end of the open period, which turns it half-open. */
+  #armOpenTimer(): void {
+    if (this.#openTimer !== undefined || this.#state !== 'open' || this.#waiters.length === 0) return;
+    this.#openTimer = this.#clock.setTimer(
+      () => {
+        this.#openTimer = undefined;
+        // Reading the state makes the transition (and hands the probe out); a clock that fired
+        // early leaves it open, and the timer is armed again.
+        if (this.state === 'open') this.#armOpenTimer();
+      },
+      Math.max(0, this.#openUntil - this.#clock.now()),
+    );
+  }
+
+  /** Hands the breaker's decision to the waiters (after a transition, or a freed probe slot). */
+  #dispatch(from: BreakerState | undefined): void {
+    if (this.#waiters.length === 0) return;
+    switch (this.#state) {
+      case 'closed':
+        for (const waiter of [...this.#waiters]) this.#release(waiter, this.#permit(), 'admitted');
+        break;
+      case 'half_open':
+        // The newest waiter carries the probe: it has the most time left to wait.
+        while (this.#probes < this.#options.halfOpenProbes) {
+          const newest = this.#waiters.at(-1);
+          if (newest === undefined) break;
+          this.#probes++;
+          this.#probeMark = this.#seq - 1;
+          this.#release(newest, this.#permit(), 'probe');
+        }
+        break;
+      case 'open':
+        if (from === 'half_open') {
+          // The probe failed: refuse those that were waiting when it went out.
+          for (const waiter of [...this.#waiters]) {
+            if (waiter.seq <= this.#probeMark) this.#release(waiter, undefined, 'refused');
+          }
+        }
+        this.#armOpenTimer();
+        break;
+    }
+  }
+
   /** An outcome of a permit of the current epoch. */
   #record(outcome: Outcome): void {
     if (outcome === 'ignore') {
-      if (this.#state === 'half_open') this.#probes--;
+      if (this.#state === 'half_open') {
+        this.#probes--;
+        this.#dispatch(undefined);
+      }
       return;
     }
     const failed = outcome === 'failure';
@@ -375,6 +557,7 @@ export class CircuitBreaker {
       this.#probes--;
       if (failed) this.#transition('open');
       else if (++this.#successes >= this.#options.successThreshold) this.#transition('closed');
+      else this.#dispatch(undefined);
       return;
     }
     // Closed (open admits nothing, so no permit of an open epoch exists).
@@ -420,6 +603,7 @@ export class CircuitBreaker {
         break;
     }
     this.#listeners.emit(from, to);
+    this.#dispatch(from);
   }
 }
 
@@ -434,6 +618,7 @@ export class BreakerRegistry {
   /** In order of use, least recent first. */
   readonly #breakers = new Map<string, { breaker: CircuitBreaker; unsubscribe: () => void }>();
   readonly #listeners = new Listeners<[key: string, from: BreakerState, to: BreakerState]>();
+  #shut = false;
 
   constructor(options: BreakerOptions | undefined, clock: Clock, maxKeys = 1000) {
     this.#options = resolveOptions(options);
@@ -451,6 +636,7 @@ export class BreakerRegistry {
     }
     if (this.#breakers.size >= this.#maxKeys) this.#evict();
     const breaker = new CircuitBreaker(this.#options, this.#clock);
+    if (this.#shut) breaker.close();
     const unsubscribe = breaker.onTransition((from, to) => this.#listeners.emit(key, from, to));
     this.#breakers.set(key, { breaker, unsubscribe });
     return breaker;
@@ -471,16 +657,27 @@ export class BreakerRegistry {
     return this.#listeners.add(listener);
   }
 
+  /** Refuses every waiter of every breaker, now and later (see {@link CircuitBreaker.close}). */
+  close(): void {
+    this.#shut = true;
+    for (const { breaker } of this.#breakers.values()) breaker.close();
+  }
+
   #evict(): void {
     let victim: string | undefined;
     for (const [key, { breaker }] of this.#breakers) {
-      victim ??= key;
-      if (breaker.state === 'closed') {
+      if (breaker.waiting === 0) victim ??= key;
+      if (breaker.state === 'closed' && breaker.waiting === 0) {
         victim = key;
         break;
       }
     }
-    if (victim === undefined) return;
+    if (victim === undefined) {
+      // Every breaker has waiters: the least recently used one refuses its own.
+      victim = this.#breakers.keys().next().value;
+      if (victim === undefined) return;
+      this.#breakers.get(victim)?.breaker.close();
+    }
     this.#breakers.get(victim)?.unsubscribe();
     this.#breakers.delete(victim);
   }

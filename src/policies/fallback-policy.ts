@@ -18,7 +18,10 @@ export function fallbackPolicy(fallback: ModelFallback): Policy {
       const current = chain[i] ?? model;
       const rewritten = current === model ? body : withModel(body, current);
       if (rewritten === undefined) return next(plan);
-      const handle = await next({ ...plan, model: current, body: rewritten });
+      // A breaker holds the request only when no fallback model would take it after a refusal.
+      const alternative =
+        plan.alternative === true || (chain[i + 1] !== undefined && fallback.triggers('circuit_open'));
+      const handle = await next({ ...plan, model: current, body: rewritten, alternative });
       const c = classifyHandle(handle);
       if (c.errorType === undefined) {
         if (current === model) fallback.succeeded(model);

@@ -21,7 +21,7 @@ import type { StoreGuard } from '../store/guard.js';
 import type { FleetBreakerConfig, FleetBreakerView } from '../store/types.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
-import type { BreakerRegistry, BreakerState } from './breaker.js';
+import { type BreakerRegistry, type BreakerState, DEFAULT_OPEN_MS } from './breaker.js';
 import { type BreakerPolicyOptions, breakerPolicy, recordBreakerTransition } from './breaker-policy.js';
 import { classify } from './classify.js';
 import { policyResponse } from './errors.js';
@@ -39,7 +39,7 @@ export interface FleetBreakerSync {
 
 /** The fleet breaker's config from the breaker options (the single-process defaults). */
 export function fleetBreakerConfig(options: BreakerPolicyOptions, probeTtlMs: number): FleetBreakerConfig {
-  const openMs = options.openMs ?? 30_000;
+  const openMs = options.openMs ?? DEFAULT_OPEN_MS;
   const window = options.window;
   return {
     mode: options.mode ?? 'failure_rate',
@@ -51,7 +51,7 @@ export function fleetBreakerConfig(options: BreakerPolicyOptions, probeTtlMs: nu
     windowSize: window?.kind === 'count' ? window.size : 20,
     windowMs: window?.kind === 'time' ? window.ms : 10_000,
     openMs,
-    openBackoffMultiplier: options.openBackoffMultiplier ?? 2,
+    openBackoffMultiplier: options.openBackoffMultiplier ?? 1,
     maxOpenMs: Math.max(openMs, options.maxOpenMs ?? 300_000),
     halfOpenProbes: options.halfOpenProbes ?? 1,
     successThreshold: options.successThreshold ?? 1,

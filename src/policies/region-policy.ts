@@ -80,8 +80,14 @@ export function regionPolicy(router: RegionRouter): Policy {
     let handle: AttemptHandle | undefined;
     // Why the attempt is not going where it would by preference.
     let skipped: { region: string; reason: string } | undefined;
-    for (const region of candidates) {
-      handle = await next({ ...plan, url: rewriteUrl(plan.url, from, region), region: region.name });
+    for (const [i, region] of candidates.entries()) {
+      handle = await next({
+        ...plan,
+        url: rewriteUrl(plan.url, from, region),
+        region: region.name,
+        // A breaker holds the request only where no other region is left to take it.
+        alternative: plan.alternative === true || i < candidates.length - 1,
+      });
       const c = classifyHandle(handle);
       if (c.errorType === 'circuit_open' && handle.spanContext === undefined) {
         // The region's breaker is open: nothing was sent; try the next region at once.

@@ -32,6 +32,7 @@ export interface Instruments {
   readonly retryBudgetExhausted: Counter;
   readonly breakerTransitions: Counter;
   readonly breakerRejections: Counter;
+  readonly breakerWait: Histogram;
   readonly timeouts: Counter;
   readonly fallbacks: Counter;
   readonly cacheLookups: Counter;
@@ -102,6 +103,7 @@ function createInstruments(
     retryBudgetExhausted: counter(meter, cardinality, METRICS.RETRY_BUDGET_EXHAUSTED),
     breakerTransitions: counter(meter, cardinality, METRICS.BREAKER_TRANSITIONS),
     breakerRejections: counter(meter, cardinality, METRICS.BREAKER_REJECTIONS),
+    breakerWait: histogram(meter, cardinality, METRICS.BREAKER_WAIT_DURATION),
     timeouts: counter(meter, cardinality, METRICS.TIMEOUTS),
     fallbacks: counter(meter, cardinality, METRICS.FALLBACKS),
     cacheLookups: counter(meter, cardinality, METRICS.CACHE_LOOKUPS),

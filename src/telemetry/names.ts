@@ -257,6 +257,18 @@ export const ATTRIBUTES = {
     'library',
     'State after a transition.',
   ),
+  ANTHROPIC_BREAKER_WAIT_OUTCOME: attr(
+    'anthropic.circuit_breaker.wait.outcome',
+    'string',
+    'library',
+    'How a wait for an open (or fully probed half-open) breaker ended: `admitted` (it closed), `probe` (the request carried the probe), `refused` (the probe sent meanwhile failed), `timeout` (`hold.maxWaitMs` passed), `deadline` (the operation deadline), `aborted` (the caller) or `closed` (shut down).',
+  ),
+  ANTHROPIC_BREAKER_WAITED: attr(
+    'anthropic.circuit_breaker.waited',
+    'double',
+    'library',
+    'Seconds the request waited for the breaker (on `anthropic.circuit_breaker.wait`).',
+  ),
   ANTHROPIC_TIMEOUT_KIND: attr(
     'anthropic.timeout.kind',
     'string',
@@ -440,6 +452,17 @@ export const EVENTS = {
     name: 'anthropic.circuit_breaker.rejected',
     brief: 'An open (or fully probed half-open) circuit breaker rejected the attempt without sending it.',
     attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name, ATTRIBUTES.ANTHROPIC_BREAKER_STATE.name],
+  },
+  BREAKER_WAIT: {
+    name: 'anthropic.circuit_breaker.wait',
+    brief:
+      "The request's first attempt waited for an open (or fully probed half-open) circuit breaker's decision instead of being refused at once; recorded when the wait ended, with how.",
+    attributes: [
+      ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_STATE.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_WAIT_OUTCOME.name,
+      ATTRIBUTES.ANTHROPIC_BREAKER_WAITED.name,
+    ],
   },
   FALLBACK: {
     name: 'anthropic.fallback',
@@ -642,6 +665,16 @@ export const METRICS = {
     origin: 'library',
     brief: 'Attempts rejected by a circuit breaker without being sent.',
     attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name],
+  },
+  BREAKER_WAIT_DURATION: {
+    name: 'anthropic.client.circuit_breaker.wait.duration',
+    instrument: 'histogram',
+    unit: 's',
+    origin: 'library',
+    brief:
+      "How long requests waited for an open (or fully probed half-open) circuit breaker's decision, by how the wait ended.",
+    attributes: [ATTRIBUTES.ANTHROPIC_BREAKER_KEY.name, ATTRIBUTES.ANTHROPIC_BREAKER_WAIT_OUTCOME.name],
+    buckets: DURATION_BUCKETS,
   },
   FALLBACKS: {
     name: 'anthropic.client.fallbacks',
@@ -895,6 +928,14 @@ export const LOG_EVENTS = {
     message: 'Claude API attempt rejected by an open circuit breaker',
     brief: EVENTS.BREAKER_REJECTED.brief,
     fields: [...EVENTS.BREAKER_REJECTED.attributes, ...OPERATION_LOG_FIELDS],
+  },
+  BREAKER_WAIT: {
+    name: EVENTS.BREAKER_WAIT.name,
+    level: 'info',
+    span: 'operation',
+    message: 'Claude API request waited for a circuit breaker',
+    brief: EVENTS.BREAKER_WAIT.brief,
+    fields: [...EVENTS.BREAKER_WAIT.attributes, ...OPERATION_LOG_FIELDS],
   },
   FALLBACK: {
     name: EVENTS.FALLBACK.name,

@@ -65,7 +65,13 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
 
     it('opens at the threshold and gives each half-open probe slot to exactly one owner', async () => {
       const config = fleetBreakerConfig(
-        { mode: 'consecutive', consecutiveFailures: 3, openMs: 100, halfOpenProbes: 2 },
+        {
+          mode: 'consecutive',
+          consecutiveFailures: 3,
+          openMs: 100,
+          openBackoffMultiplier: 2,
+          halfOpenProbes: 2,
+        },
         10_000,
       );
       for (let i = 0; i < 2; i++) expect((await store.breakerRecord('k', true, config)).state).toBe('closed');

@@ -165,7 +165,9 @@ describe('log events', () => {
 
   it('a breaker opening: the transition, then rejections, on the operation spans', async () => {
     fake.setScript([{ status: 529 }, { status: 529 }]);
-    const c = client({ breaker: { mode: 'consecutive', consecutiveFailures: 2, openMs: 60_000 } });
+    const c = client({
+      breaker: { mode: 'consecutive', consecutiveFailures: 2, openMs: 60_000, hold: false },
+    });
     for (let i = 0; i < 3; i++) {
       await expect(c.messages.create(params)).rejects.toMatchObject({ status: i < 2 ? 529 : 503 });
     }

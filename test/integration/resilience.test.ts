@@ -219,7 +219,7 @@ describe('retry', () => {
 describe('circuit breaker', () => {
   it('opens after consecutive failures, rejects without sending, then closes after a probe', async () => {
     const c = client(
-      { breaker: { mode: 'consecutive', consecutiveFailures: 2, openMs: 10_000 } },
+      { breaker: { mode: 'consecutive', consecutiveFailures: 2, openMs: 10_000, hold: false } },
       { maxRetries: 0 },
     );
     fake.setScript([{ status: 529 }, { status: 529 }]);
@@ -260,7 +260,7 @@ describe('circuit breaker', () => {
   it('is not retried by our retry policy or the SDK', async () => {
     const c = client({
       retry: true,
-      breaker: { mode: 'consecutive', consecutiveFailures: 1, openMs: 60_000 },
+      breaker: { mode: 'consecutive', consecutiveFailures: 1, openMs: 60_000, hold: false },
     });
     fake.setScript([{ status: 500, headers: { 'x-should-retry': 'false' } }]);
     await drive(c.messages.create(params).catch(() => undefined));

@@ -88,7 +88,7 @@ describe('dashboards/', () => {
     const declared = new Set((Object.values(METRICS) as MetricSpec[]).map(promName));
     for (const name of used) expect(declared, name).toContain(name);
     // The brief's panels: operations, attempts, latency, TTFC, tokens, cache tokens, headroom; retries,
-    // delay, budget, breaker state and transitions, fallbacks, cache lookups, timeouts, regions, resumptions;
+    // delay, budget, breaker state, transitions and waits, fallbacks, cache lookups, timeouts, regions, resumptions;
     // the proactive throttle and the fleet store.
     expect(new Set(used)).toEqual(
       new Set(
@@ -106,6 +106,7 @@ describe('dashboards/', () => {
           METRICS.BREAKER_STATE,
           METRICS.BREAKER_TRANSITIONS,
           METRICS.BREAKER_REJECTIONS,
+          METRICS.BREAKER_WAIT_DURATION,
           METRICS.FALLBACKS,
           METRICS.CACHE_LOOKUPS,
           METRICS.TIMEOUTS,

@@ -142,8 +142,12 @@ function scripted(steps: readonly Step[]) {
   return { next, calls };
 }
 
-/** A breaker policy with its registry and telemetry, and the states the registry went through. */
-function setup(options: BreakerPolicyOptions, o: Otel = otel()) {
+/**
+ * A breaker policy with its registry and telemetry, and the states the registry went through.
+ * Fail fast (`hold: false`) unless the options say otherwise: holding has its own tests below.
+ */
+function setup(given: BreakerPolicyOptions, o: Otel = otel()) {
+  const options: BreakerPolicyOptions = { hold: false, ...given };
   const clock = new FakeClock(START_MS);
   const registry = createBreakers(options, clock, o.telemetry);
   const transitions: string[] = [];
@@ -322,7 +326,13 @@ describe('breakerPolicy: counting by the taxonomy', () => {
         async (steps, consecutiveFailures, rateLimitCountsAsFailure) => {
           const openMs = 1000;
           const { clock, run } = setup(
-            { mode: 'consecutive', consecutiveFailures, openMs, rateLimitCountsAsFailure },
+            {
+              mode: 'consecutive',
+              consecutiveFailures,
+              openMs,
+              openBackoffMultiplier: 2,
+              rateLimitCountsAsFailure,
+            },
             o,
           );
           o.telemetry.breakerStates.clear();
@@ -438,7 +448,12 @@ describe('breakerPolicy: telemetry', () => {
   });
 
   it('re-opens from half-open on a failed probe, for twice as long, and shows it in the gauge', async () => {
-    const { o, clock, run } = setup({ mode: 'consecutive', consecutiveFailures: 1, openMs: 10_000 });
+    const { o, clock, run } = setup({
+      mode: 'consecutive',
+      consecutiveFailures: 1,
+      openMs: 10_000,
+      openBackoffMultiplier: 2,
+    });
     await run([status(500)]);
     clock.advance(10_000);
     const probe = await run([status(502)]);
@@ -554,6 +569,7 @@ describe('breakerPolicy inside retryPolicy', () => {
         ),
         async (breakerOptions, maxAttempts, operations) => {
           const clock = new FakeClock(START_MS);
+          breakerOptions = { hold: false, ...breakerOptions };
           const registry = createBreakers(breakerOptions, clock, o.telemetry);
           // The breaker's state as its transitions tell it (reading `state` would move it).
           let state: BreakerState = 'closed';

@@ -288,7 +288,12 @@ describe('CircuitBreaker, open and half-open', () => {
   });
 
   it('re-opens at any failure in half-open, even after some successes', () => {
-    const { breaker, clock } = tripped({ openMs: 10, successThreshold: 3, halfOpenProbes: 3 });
+    const { breaker, clock } = tripped({
+      openMs: 10,
+      openBackoffMultiplier: 2,
+      successThreshold: 3,
+      halfOpenProbes: 3,
+    });
     clock.advance(10);
     const [a, b, c] = [acquire(breaker), acquire(breaker), acquire(breaker)];
     a.success();
@@ -752,7 +757,7 @@ describe('CircuitBreaker properties', () => {
   it('grants nothing while open, for the backed-off open duration', () => {
     fc.assert(
       fc.property(optionsArb, opsArb, (options, ops) => {
-        const openMs = options.openMs ?? 30_000;
+        const openMs = options.openMs ?? 5_000;
         const maxOpenMs = Math.max(openMs, options.maxOpenMs ?? 300_000);
         let duration = openMs;
         let openUntil = Number.NEGATIVE_INFINITY;
@@ -762,7 +767,7 @@ describe('CircuitBreaker properties', () => {
             if (to === 'closed') duration = openMs;
             if (to === 'open') {
               if (from === 'half_open')
-                duration = Math.min(duration * (options.openBackoffMultiplier ?? 2), maxOpenMs);
+                duration = Math.min(duration * (options.openBackoffMultiplier ?? 1), maxOpenMs);
               openUntil = step.now + duration;
             }
             state = to;

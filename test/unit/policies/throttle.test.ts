@@ -244,7 +244,7 @@ describe('throttle policy', () => {
       meterProvider: otel.meterProvider,
       clock,
       throttle: { maxWaitMs: 0, refill: 'at_reset' },
-      breaker: { mode: 'consecutive', consecutiveFailures: 1, openMs: 1_000 },
+      breaker: { mode: 'consecutive', consecutiveFailures: 1, openMs: 1_000, hold: false },
     });
     const call = async () => {
       const r = await claudeFetch('https://api.anthropic.com/v1/messages', { method: 'POST', body });

@@ -98,7 +98,7 @@ describe('fleet mode in createClaudeFetch', () => {
           : value;
       },
     });
-    const breaker = { mode: 'consecutive' as const, consecutiveFailures: 3 };
+    const breaker = { mode: 'consecutive' as const, consecutiveFailures: 3, hold: false };
     let fail = false;
     const a = process(failing, { breaker, throttle: true }, () => (fail ? overloaded() : ok()));
     for (let i = 0; i < 3; i++) expect((await a.call()).response.status).toBe(200);

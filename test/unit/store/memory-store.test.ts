@@ -12,7 +12,14 @@ import { FakeClock } from '../../helpers/fake-clock.js';
 import { explicitOtel, settle } from '../../helpers/otel.js';
 
 const consecutive = fleetBreakerConfig(
-  { mode: 'consecutive', consecutiveFailures: 3, openMs: 1_000, halfOpenProbes: 2, successThreshold: 2 },
+  {
+    mode: 'consecutive',
+    consecutiveFailures: 3,
+    openMs: 1_000,
+    openBackoffMultiplier: 2,
+    halfOpenProbes: 2,
+    successThreshold: 2,
+  },
   5_000,
 );
 
