@@ -618,6 +618,7 @@ export class BreakerRegistry {
   /** In order of use, least recent first. */
   readonly #breakers = new Map<string, { breaker: CircuitBreaker; unsubscribe: () => void }>();
   readonly #listeners = new Listeners<[key: string, from: BreakerState, to: BreakerState]>();
+  readonly #closed = new AbortController();
   #shut = false;
 
   constructor(options: BreakerOptions | undefined, clock: Clock, maxKeys = 1000) {
@@ -661,6 +662,12 @@ export class BreakerRegistry {
   close(): void {
     this.#shut = true;
     for (const { breaker } of this.#breakers.values()) breaker.close();
+    this.#closed.abort();
+  }
+
+  /** Aborted by {@link close} (the fleet breaker releases its own waiters on it). */
+  get closedSignal(): AbortSignal {
+    return this.#closed.signal;
   }
 
   #evict(): void {

@@ -13,6 +13,13 @@
  *
  * While the store is degraded (see `StoreGuard`), every key falls back to the process's own breaker
  * (the single-process policy, starting closed); the mirrors are used again once the store answers.
+ *
+ * Holding (`hold`, as in the single-process policy): a first attempt the fleet's breaker would
+ * refuse waits in a per-process, per-key waiting room instead. One loop per room learns the shared
+ * decision for all its waiters: it sleeps until the open period ends, then takes a fleet probe slot
+ * for the newest waiter; when another process holds the slot, it polls the shared view every
+ * `syncMs` (one store call per process and key, whatever the number of waiters). A closed view
+ * admits every waiter; a re-opened one refuses those that were waiting when the probe went out.
  */
 import { randomUUID } from 'node:crypto';
 import { answered, decide, type Operation, type Policy } from '../pipeline.js';
@@ -22,9 +29,17 @@ import type { FleetBreakerConfig, FleetBreakerView } from '../store/types.js';
 import type { Telemetry } from '../telemetry/instruments.js';
 import { A, EVENTS } from '../telemetry/names.js';
 import { type BreakerRegistry, type BreakerState, DEFAULT_OPEN_MS } from './breaker.js';
-import { type BreakerPolicyOptions, breakerPolicy, recordBreakerTransition } from './breaker-policy.js';
+import {
+  type BreakerPolicyOptions,
+  breakerPolicy,
+  holdFor,
+  holdMsOf,
+  recordBreakerTransition,
+  recordBreakerWait,
+  type WaitOutcome,
+} from './breaker-policy.js';
 import { classify } from './classify.js';
-import { policyResponse } from './errors.js';
+import { ClaudeTimeoutError, policyResponse } from './errors.js';
 import { classifyHandle } from './retry.js';
 import type { Clock } from './types.js';
 
@@ -69,6 +84,27 @@ interface Mirror {
 const defaultKey = (attempt: { region: string; model: string | undefined }): string =>
   `${attempt.region}|${attempt.model ?? '-'}`;
 
+/** How a fleet wait ended: the shared outcomes, or `local` (the store failed: the local breaker decides). */
+type FleetWaitEnd =
+  | { kind: 'admitted' }
+  | { kind: 'probe'; owner: string }
+  | { kind: 'refused' | 'timeout' | 'closed' | 'local' };
+
+interface FleetWaiter {
+  readonly seq: number;
+  readonly startedAt: number;
+  settle(end: FleetWaitEnd): void;
+}
+
+/** The waiters of one key in this process, and the loop that learns the fleet's decision for them. */
+interface Room {
+  readonly waiters: FleetWaiter[];
+  seq: number;
+  running: boolean;
+  /** Resolved when the probe this room handed out has been settled. */
+  probeDone: (() => void) | undefined;
+}
+
 export function fleetBreakerPolicy(
   options: BreakerPolicyOptions,
   localRegistry: BreakerRegistry,
@@ -81,6 +117,11 @@ export function fleetBreakerPolicy(
   const local = breakerPolicy(options, localRegistry);
   const { guard } = sync;
   const mirrors = new Map<string, Mirror>();
+  const holdMs = holdMsOf(options.hold);
+  const rooms = new Map<string, Room>();
+  const closed = localRegistry.closedSignal;
+  /** Between two reads of the shared view while another process's probe is out. */
+  const pollMs = Math.max(1, sync.syncMs);
   const classifyOptions = { rateLimitCountsAsFailure: options.rateLimitCountsAsFailure ?? false };
 
   const mirrorOf = (key: string): Mirror => {
@@ -153,6 +194,178 @@ export function fleetBreakerPolicy(
     return c.countsAsFailure ? 'failure' : 'ignore';
   };
 
+  const release = (room: Room, end: FleetWaitEnd, upTo = Number.POSITIVE_INFINITY): void => {
+    for (const waiter of [...room.waiters]) if (waiter.seq <= upTo) waiter.settle(end);
+  };
+
+  /** Learns the fleet's decision for the waiters of `key` (one loop per key while any wait). */
+  const learn = async (key: string, room: Room): Promise<void> => {
+    room.running = true;
+    try {
+      while (room.waiters.length > 0) {
+        if (closed.aborted) return release(room, { kind: 'closed' });
+        const m = mirrorOf(key);
+        const now = clock.now();
+        if (m.state === 'closed') return release(room, { kind: 'admitted' });
+        if (m.state === 'open' && now < m.openUntil) {
+          // Nothing changes across the fleet before the open period ends.
+          await clock.sleep(m.openUntil - now, closed).catch(() => undefined);
+          continue;
+        }
+        // Due: whoever waits now was waiting when the probe goes out.
+        const mark = room.seq - 1;
+        const owner = `${process.pid}:${randomUUID()}`;
+        const slot = await guard.call('breaker', (store) => store.breakerAcquireProbe(key, owner, config));
+        if (slot === undefined) return release(room, { kind: 'local' });
+        apply(key, slot.view);
+        // Whether a probe went out (ours, or another process's): past our mirror's open period the
+        // fleet's breaker is due too (the mirror's period ends no earlier than the store's), so an
+        // open view now means another process's probe already failed.
+        const probeOut = slot.granted || slot.view.state !== 'closed';
+        if (slot.granted) {
+          const newest = room.waiters.at(-1);
+          if (newest === undefined) {
+            void guard.call('breaker', (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
+            return;
+          }
+          const done = new Promise<void>((resolve) => {
+            room.probeDone = resolve;
+          });
+          newest.settle({ kind: 'probe', owner });
+          await done;
+          room.probeDone = undefined;
+        } else if (slot.view.state === 'half_open') {
+          // Another process carries the probe: read the shared view every `pollMs`.
+          await clock.sleep(pollMs, closed).catch(() => undefined);
+          const view = await guard.call('breaker', (store) => store.breakerView(key, config));
+          if (view === undefined) return release(room, { kind: 'local' });
+          apply(key, view);
+        }
+        // Re-opened after a probe: it failed; those waiting when it went out are refused.
+        if (probeOut && mirrorOf(key).state === 'open') release(room, { kind: 'refused' }, mark);
+      }
+    } finally {
+      room.running = false;
+    }
+  };
+
+  /** Waits in `key`'s room, at most `waitMs`; rejects with the signal's reason on an abort. */
+  const wait = (key: string, waitMs: number, signal: AbortSignal | undefined): Promise<FleetWaitEnd> => {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let room = rooms.get(key);
+    if (room === undefined) {
+      room = { waiters: [], seq: 0, running: false, probeDone: undefined };
+      rooms.set(key, room);
+    }
+    const r = room;
+    return new Promise<FleetWaitEnd>((resolve, reject) => {
+      let done = false;
+      const finish = (): boolean => {
+        if (done) return false;
+        done = true;
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+        const i = r.waiters.indexOf(waiter);
+        if (i >= 0) r.waiters.splice(i, 1);
+        if (r.waiters.length === 0 && !r.running) rooms.delete(key);
+        return true;
+      };
+      const waiter: FleetWaiter = {
+        seq: r.seq++,
+        startedAt: clock.now(),
+        settle: (end) => {
+          if (finish()) resolve(end);
+        },
+      };
+      const onAbort = (): void => {
+        if (finish()) reject(signal?.reason);
+      };
+      const timer = clock.setTimer(() => waiter.settle({ kind: 'timeout' }), waitMs);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      r.waiters.push(waiter);
+      if (!r.running) void learn(key, r);
+    });
+  };
+
+  /** Sends the probe whose fleet slot `owner` holds, settles it, and takes the fleet's view. */
+  const sendProbe = async (
+    op: Operation,
+    plan: AttemptPlan,
+    next: (plan: AttemptPlan) => Promise<AttemptHandle>,
+    key: string,
+    owner: string,
+  ): Promise<AttemptHandle> => {
+    let handle: AttemptHandle;
+    try {
+      handle = await next(plan);
+    } catch (error) {
+      void guard.call('breaker', (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
+      throw error;
+    }
+    const outcome = outcomeOf(handle);
+    const view = await guard.call('breaker', (store) =>
+      store.breakerSettleProbe(key, owner, outcome, config),
+    );
+    if (view !== undefined) apply(key, view, op);
+    return handle;
+  };
+
+  /**
+   * Holds a first attempt the fleet's breaker refused; returns the attempt's handle, or `undefined`
+   * when it is refused after all (or may not wait).
+   */
+  const hold = async (
+    op: Operation,
+    plan: AttemptPlan,
+    next: (plan: AttemptPlan) => Promise<AttemptHandle>,
+    key: string,
+    state: BreakerState,
+  ): Promise<AttemptHandle | undefined> => {
+    const waitMs = holdFor(op, plan, holdMs);
+    if (waitMs <= 0 || closed.aborted) return undefined;
+    const startedAt = clock.now();
+    let end: FleetWaitEnd;
+    try {
+      end = await wait(key, waitMs, op.signal);
+    } catch (reason) {
+      const deadline = reason instanceof ClaudeTimeoutError;
+      recordBreakerWait(op, key, state, deadline ? 'deadline' : 'aborted', clock.now() - startedAt);
+      if (!deadline) throw reason;
+      return undefined;
+    }
+    const waited = clock.now() - startedAt;
+    if (end.kind === 'local') {
+      recordBreakerWait(op, key, state, 'admitted', waited);
+      return local(op, plan, next);
+    }
+    const outcome: WaitOutcome = end.kind === 'timeout' && waitMs < holdMs ? 'deadline' : end.kind;
+    recordBreakerWait(op, key, state, outcome, waited);
+    if (end.kind === 'probe') {
+      const room = rooms.get(key);
+      try {
+        if (op.signal?.aborted) {
+          void guard.call('breaker', (store) => store.breakerSettleProbe(key, end.owner, 'ignore', config));
+          throw op.signal.reason;
+        }
+        return await sendProbe(op, plan, next, key, end.owner);
+      } finally {
+        room?.probeDone?.();
+      }
+    }
+    if (end.kind !== 'admitted') return undefined;
+    if (op.signal?.aborted) throw op.signal.reason;
+    const handle = await next(plan);
+    const result = outcomeOf(handle);
+    if (result !== 'ignore') {
+      void guard
+        .call('breaker', (store) => store.breakerRecord(key, result === 'failure', config))
+        .then((view) => {
+          if (view !== undefined) apply(key, view);
+        });
+    }
+    return handle;
+  };
+
   return async (op, plan, next) => {
     const key = keyOf({ region: plan.region, model: plan.model });
     if (!guard.shared) {
@@ -163,7 +376,11 @@ export function fleetBreakerPolicy(
     }
     const m = mirrorOf(key);
     const now = clock.now();
-    if (m.state === 'open' && now < m.openUntil) return reject(op, plan, key, 'open', m.openUntil - now);
+    if (m.state === 'open' && now < m.openUntil) {
+      return (
+        (await hold(op, plan, next, key, 'open')) ?? reject(op, plan, key, 'open', m.openUntil - clock.now())
+      );
+    }
     if (m.state === 'closed' && now - m.syncedAt >= sync.syncMs) {
       // At most once per `syncMs` per key, within the guard's timeout (skipped while degraded).
       m.syncedAt = now;
@@ -172,33 +389,31 @@ export function fleetBreakerPolicy(
       // `apply` changed it (TypeScript still narrows it to 'closed').
       const after = m.state as BreakerState;
       if (after === 'open' && clock.now() < m.openUntil) {
-        return reject(op, plan, key, 'open', m.openUntil - clock.now());
+        return (
+          (await hold(op, plan, next, key, 'open')) ??
+          reject(op, plan, key, 'open', Math.max(0, m.openUntil - clock.now()))
+        );
       }
     }
     if (m.state !== 'closed') {
+      // A room already learning the decision for this key: join it instead of asking the store.
+      if (rooms.get(key)?.running && holdFor(op, plan, holdMs) > 0) {
+        const held = await hold(op, plan, next, key, m.state);
+        if (held !== undefined) return held;
+        return reject(op, plan, key, m.state, Math.max(0, m.openUntil - clock.now()));
+      }
       // Open and due, or half-open: only the owner of a fleet probe slot may send.
       const owner = `${process.pid}:${randomUUID()}`;
       const slot = await guard.call('breaker', (store) => store.breakerAcquireProbe(key, owner, config));
       if (slot === undefined) return local(op, plan, next);
       apply(key, slot.view, op);
       if (!slot.granted && slot.view.state !== 'closed') {
-        return reject(op, plan, key, slot.view.state, slot.view.openForMs);
-      }
-      if (slot.granted) {
-        let handle: AttemptHandle;
-        try {
-          handle = await next(plan);
-        } catch (error) {
-          void guard.call('breaker', (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
-          throw error;
-        }
-        const outcome = outcomeOf(handle);
-        const view = await guard.call('breaker', (store) =>
-          store.breakerSettleProbe(key, owner, outcome, config),
+        return (
+          (await hold(op, plan, next, key, slot.view.state)) ??
+          reject(op, plan, key, slot.view.state, slot.view.openForMs)
         );
-        if (view !== undefined) apply(key, view, op);
-        return handle;
       }
+      if (slot.granted) return sendProbe(op, plan, next, key, owner);
     }
     const handle = await next(plan);
     const outcome = outcomeOf(handle);

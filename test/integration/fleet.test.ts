@@ -163,6 +163,8 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
         openMs: 600,
         openBackoffMultiplier: 2,
         halfOpenProbes: 1,
+        // Fail fast: this test counts refusals (holding has its own tests, fleet-hold.test.ts).
+        hold: false,
       },
     });
     try {

@@ -67,7 +67,7 @@ const overloaded = () =>
 describe('fleet mode in createClaudeFetch', () => {
   it('one breaker for both: failures of one open it for the other', async () => {
     const store = new MemoryFleetStore({ clock: new FakeClock(0) });
-    const breaker = { mode: 'consecutive' as const, consecutiveFailures: 2 };
+    const breaker = { mode: 'consecutive' as const, consecutiveFailures: 2, hold: false };
     const a = process(store, { breaker }, overloaded);
     const b = process(store, { breaker }, ok);
     await a.call();
