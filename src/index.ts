@@ -24,7 +24,7 @@ export type {
 } from './options.js';
 export type { BackoffOptions } from './policies/backoff.js';
 export type { BreakerOptions, BreakerState, BreakerWindow } from './policies/breaker.js';
-export type { BreakerPolicyOptions } from './policies/breaker-policy.js';
+export type { BreakerHoldOptions, BreakerPolicyOptions } from './policies/breaker-policy.js';
 export type { RetryBudgetOptions } from './policies/budget.js';
 export type { CachedMessage, CacheOptions, ResponseStore } from './policies/cache.js';
 export { TAXONOMY, type TaxonomyEntry } from './policies/classify.js';

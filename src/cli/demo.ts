@@ -36,7 +36,15 @@ const PROMPTS = [
 export function demoPolicies(): ClaudeFetchOptions {
   return {
     retry: { maxAttempts: 3, backoff: { baseMs: 100, capMs: 1_000 } },
-    breaker: { openMs: 2_000, maxOpenMs: 8_000, minimumThroughput: 8, window: { kind: 'count', size: 16 } },
+    // Fail fast (no holding): the tour shows the open breaker's circuit_open answers, and the cache
+    // serving what they refused.
+    breaker: {
+      openMs: 2_000,
+      maxOpenMs: 8_000,
+      minimumThroughput: 8,
+      window: { kind: 'count', size: 16 },
+      hold: false,
+    },
     timeouts: { connectMs: 5_000, firstChunkMs: 5_000, idleMs: 1_000, totalMs: 20_000 },
     fallback: { models: [DEMO_MODEL, DEMO_FALLBACK_MODEL], stickyMs: 3_000 },
     cache: true,

@@ -38,7 +38,13 @@ export interface BreakerPolicyOptions extends BreakerOptions {
    * defaults. Default `{ maxWaitMs: 10_000 }` (two default open periods: a request that arrives
    * while a probe is out can wait for the next one).
    */
-  hold?: boolean | { maxWaitMs?: number };
+  hold?: boolean | BreakerHoldOptions;
+}
+
+/** Options of holding (`breaker.hold`). */
+export interface BreakerHoldOptions {
+  /** Longest wait for the breaker's decision, in ms of the clock (0: fail fast). Default `10_000`. */
+  maxWaitMs?: number;
 }
 
 /** The default `hold.maxWaitMs`. */
