@@ -167,7 +167,9 @@ async function main(): Promise<void> {
     out.push(`### Memory, one ${overheadConfig.hugeMb} MB stream`, '', memoryTable(rows), '');
   }
   if (wants('resilience')) {
-    const { rows, cockatielSettings } = await compareResilience(resilienceConfig, 1500, progress);
+    // A 1.5 s stall of policy time (below idleMs), in real ms.
+    const stallMs = 1500 * resilienceConfig.timeScale;
+    const { rows, cockatielSettings } = await compareResilience(resilienceConfig, stallMs, progress);
     out.push('### Resilience', '', `cockatiel stack: ${cockatielSettings}.`, '', resilienceTable(rows), '');
     for (const r of rows) out.push(`- ${r.scenario}, ${r.variant}: failures ${r.failures || 'none'}`);
     out.push('');

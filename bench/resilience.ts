@@ -13,7 +13,7 @@
  *
  * Environment: RESILIENCE_REQUESTS (300), RESILIENCE_INTERVAL_MS (8: a request is started every 8 ms),
  * RESILIENCE_CONCURRENCY (8: most in flight), RESILIENCE_LATENCY_MS (40: the fake's latency),
- * RESILIENCE_TIME_SCALE (0.01: real ms per ms of our policies' time), RESILIENCE_STALL_MS (1500),
+ * RESILIENCE_TIME_SCALE (0.01: real ms per ms of our policies' time), RESILIENCE_STALL_MS (1500 ms of policy time),
  * RESILIENCE_SEED (1), RESILIENCE_ONLY (scenario keys: steady, burst, rate-limit, outage, stall,
  * failover, model-fallback, broken-streams). Region probes (scenario 6): every 5 s of policy time, 10 s timeout.
  */
@@ -47,7 +47,10 @@ const config: WorkloadConfig = {
   timeouts: { connectMs: 30_000, firstChunkMs: 30_000, idleMs: 20_000 },
   probe: { intervalMs: 5_000, timeoutMs: 10_000 },
 };
-const stallMs = envNumber('RESILIENCE_STALL_MS', 1500);
+// The stall in policy ms, shorter than idleMs (20 s) as the scenario means it; the fake gets it in
+// real ms (× timeScale). It used to be 1500 real ms = 150 s of policy time, 7.5× idleMs: every
+// stalled stream then hit our idle timeout (the old "stalled streams" miss).
+const stallMs = envNumber('RESILIENCE_STALL_MS', 1500) * config.timeScale;
 const only = process.env.RESILIENCE_ONLY?.split(',').map((s) => s.trim());
 
 const VARIANT_NAME: Record<Variant, string> = {
@@ -286,7 +289,12 @@ function failback(a: Analysis): string {
 }
 
 async function main(): Promise<void> {
-  const all = scenarios({ requests: config.requests, seed: config.seed, stallMs });
+  const all = scenarios({
+    requests: config.requests,
+    seed: config.seed,
+    stallMs,
+    timeScale: config.timeScale,
+  });
   const selected = all.filter((s) => !only || only.includes(s.key));
   const started = performance.now();
   const rows: string[][] = [];

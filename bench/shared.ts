@@ -109,3 +109,6 @@ export function retainedBytes(): number {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 }
+
+/** Epoch milliseconds with sub-millisecond precision (comparable with span event times). */
+export const nowEpochMs = (): number => performance.timeOrigin + performance.now();

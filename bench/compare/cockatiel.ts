@@ -19,7 +19,8 @@ import {
   timeout,
   wrap,
 } from 'cockatiel';
-import { type CallPolicy, nowEpochMs, type Transition } from '../resilience/harness.js';
+import type { CallPolicy, Transition } from '../resilience/harness.js';
+import { nowEpochMs } from '../shared.js';
 
 /** What the stack retries and counts as a failure: the SDK's retryable errors and its own timeout. */
 export const retryableError = (error: unknown): boolean =>

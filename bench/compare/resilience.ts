@@ -106,7 +106,12 @@ export async function compareResilience(
   stallMs: number,
   progress: (line: string) => void,
 ): Promise<{ rows: ResilienceRow[]; cockatielSettings: string }> {
-  const all = scenarios({ requests: config.requests, seed: config.seed, stallMs });
+  const all = scenarios({
+    requests: config.requests,
+    seed: config.seed,
+    stallMs,
+    timeScale: config.timeScale,
+  });
   const rows: ResilienceRow[] = [];
   let cockatielSettings = '';
   for (const scenario of all.filter((s) => COMPARED_SCENARIOS.includes(s.key))) {

@@ -16,6 +16,7 @@ import { type ReadableSpan, type Span, type SpanProcessor, TracerProvider } from
 import type { ClaudeFetchOptions, Clock, Timer } from '../../src/index.js';
 import { systemClock } from '../../src/policies/clock.js';
 import type { Fault, RecordedRequest } from '../../src/testing/index.js';
+import { nowEpochMs } from '../shared.js';
 import { type Instance, invalidRequest, REQUEST_MODEL, type Scenario, seededRandom } from './scenarios.js';
 
 // The built package, as users run it (`npm run bench:resilience` builds first). Typed from the sources.
@@ -58,8 +59,7 @@ export interface WorkloadConfig {
   probe: { intervalMs: number; timeoutMs: number };
 }
 
-/** Epoch milliseconds with sub-millisecond precision (comparable with span event times). */
-export const nowEpochMs = (): number => performance.timeOrigin + performance.now();
+export { nowEpochMs };
 
 /**
  * The policies' clock: real timers, but time runs `1 / scale` times faster. `now()` advances by

@@ -63,6 +63,8 @@ export interface ScenarioConfig {
   seed: number;
   /** How long a stalled stream pauses, in real ms. */
   stallMs: number;
+  /** Real ms per ms of policy time (for the descriptions). Default 0.01. */
+  timeScale?: number;
 }
 
 export interface Scenario {
@@ -213,7 +215,7 @@ export function scenarios(config: ScenarioConfig): Scenario[] {
     {
       key: 'stall',
       title: '5. stalled streams',
-      description: `streams; 10 % of them stall ${stallMs} ms (real) after 5 events, then finish`,
+      description: `streams; 10 % of them stall ${stallMs} ms (real; ${(stallMs / (config.timeScale ?? 0.01) / 1000).toFixed(1)} s of policy time, below idleMs) after 5 events, then finish`,
       stream: 'events',
       window: undefined,
       breakerPhase: false,
