@@ -88,7 +88,7 @@ function closeTimes(ms: Array<number | undefined>): string {
   const xs = ms.filter((x): x is number => x !== undefined);
   if (xs.length === 0) return '—';
   if (xs.some((x) => Number.isNaN(x))) return 'not by the end';
-  return xs.map((x) => `${(x / 1000).toFixed(1)}`).join(' / ') + ' s';
+  return `${xs.map((x) => (x / 1000).toFixed(1)).join(' / ')} s`;
 }
 
 export interface SimReport {
