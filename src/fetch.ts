@@ -181,6 +181,99 @@ function propagationOption(value: ClaudeFetchOptions['propagation']): boolean | 
   return value;
 }
 
+/** The operation's end with the stream's: the result of its last attempt, as the stream ended. */
+function endWith(
+  finish: (result: AttemptResult | undefined) => void,
+  done: Promise<AttemptResult>,
+  kind: 'complete' | 'error' | 'cancelled',
+  error?: unknown,
+): void {
+  void done.then(
+    (result) => {
+      if (kind === 'complete') {
+        finish({ ...result, errorType: undefined, outcome: 'ok' });
+      } else if (kind === 'error') {
+        const reason = error instanceof StreamInterruptedError ? error.reason : result.errorType;
+        finish({ ...result, errorType: reason ?? 'stream_error', outcome: 'error' });
+      } else {
+        finish({ ...result, outcome: 'cancelled' });
+      }
+    },
+    () => finish(undefined),
+  );
+}
+
+/** What ends an operation whose resumable stream was dropped before its end. */
+interface DroppedStream {
+  readonly finish: (result: AttemptResult | undefined) => void;
+  /** The last attempt's `done` (not the handle: it holds the response, hence the body). */
+  done: Promise<AttemptResult>;
+}
+
+/** A resumable stream dropped before its end still ends its operation (span and metrics). */
+const droppedStreams = new FinalizationRegistry<DroppedStream>((dropped) =>
+  endWith(dropped.finish, dropped.done, 'cancelled'),
+);
+
+/**
+ * The resumable stream of an operation. Kept out of `createClaudeFetch`'s call scope on purpose:
+ * the callbacks its attempts register (on `done`) live in that scope, so the last attempt's handle
+ * (and through it the body) must not: a dropped stream is then collected, and its spans end.
+ */
+function resumeOperation(
+  streamed: ReadableStream<Uint8Array>,
+  json: Record<string, unknown>,
+  first: AttemptHandle,
+  ctx: {
+    maxResumptions: number;
+    maxBufferedChars: number;
+    req: ClaudeRequest;
+    plan: AttemptPlan;
+    op: Operation;
+    telemetry: Telemetry;
+    send: (plan: AttemptPlan) => Promise<AttemptHandle>;
+    finish: (result: AttemptResult | undefined) => void;
+  },
+): ReadableStream<Uint8Array> {
+  const { req, plan, op, telemetry, send } = ctx;
+  let previous = first.spanContext;
+  const dropped: DroppedStream = { finish: ctx.finish, done: first.done };
+  const token = {};
+  const stream = resumableStream(streamed, json, {
+    maxResumptions: ctx.maxResumptions,
+    maxBufferedChars: ctx.maxBufferedChars,
+    errorTypeOf: (error) => errorTypeOfException(error, req.signal),
+    signal: req.signal,
+    resume: async (body, n) => {
+      const next = await send({ ...plan, body, previous });
+      previous = next.spanContext;
+      dropped.done = next.done;
+      const continued = next.ok && isEventStream(next.response) ? next.response.body : null;
+      if (continued !== null) return { ok: true, body: continued };
+      if (next.ok) void next.response.body?.cancel().catch(() => undefined);
+      return { ok: false, reason: next.errorType ?? `resume_${n}_failed` };
+    },
+    onDecision: (outcome, reason) => {
+      telemetry.safely('resume_metrics', () =>
+        telemetry.instruments.resumptions.add(1, {
+          [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
+          [A.ANTHROPIC_RESUME_REASON]: reason,
+        }),
+      );
+      decide(op, EVENTS.STREAM_RESUMPTION.name, {
+        [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
+        [A.ANTHROPIC_RESUME_REASON]: reason,
+      });
+    },
+    onEnd: (kind, error) => {
+      droppedStreams.unregister(token);
+      endWith(dropped.finish, dropped.done, kind, error);
+    },
+  });
+  droppedStreams.register(stream, dropped, token);
+  return stream;
+}
+
 /**
  * Creates the instrumented fetch. Pass it to the SDK: `new Anthropic({ fetch: createClaudeFetch() })`.
  *
@@ -451,47 +544,15 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       return handle.response;
     }
     // A broken stream is continued through the same pipeline; the operation ends with the stream.
-    let last = handle;
-    const stream = resumableStream(streamed, json, {
+    const stream = resumeOperation(streamed, json, handle, {
       maxResumptions,
       maxBufferedChars,
-      errorTypeOf: (error) => errorTypeOfException(error, req.signal),
-      signal: req.signal,
-      resume: async (body, n) => {
-        const next = await send({ ...plan, body, previous: last.spanContext });
-        last = next;
-        const continued = next.ok && isEventStream(next.response) ? next.response.body : null;
-        if (continued !== null) return { ok: true, body: continued };
-        if (next.ok) void next.response.body?.cancel().catch(() => undefined);
-        return { ok: false, reason: next.errorType ?? `resume_${n}_failed` };
-      },
-      onDecision: (outcome, reason) => {
-        telemetry.safely('resume_metrics', () =>
-          telemetry.instruments.resumptions.add(1, {
-            [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
-            [A.ANTHROPIC_RESUME_REASON]: reason,
-          }),
-        );
-        decide(op, EVENTS.STREAM_RESUMPTION.name, {
-          [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
-          [A.ANTHROPIC_RESUME_REASON]: reason,
-        });
-      },
-      onEnd: (kind, error) => {
-        void last.done.then(
-          (result) => {
-            if (kind === 'complete') {
-              finish({ ...result, errorType: undefined, outcome: 'ok' });
-            } else if (kind === 'error') {
-              const reason = error instanceof StreamInterruptedError ? error.reason : result.errorType;
-              finish({ ...result, errorType: reason ?? 'stream_error', outcome: 'error' });
-            } else {
-              finish({ ...result, outcome: 'cancelled' });
-            }
-          },
-          () => finish(undefined),
-        );
-      },
+      req,
+      plan,
+      op,
+      telemetry,
+      send,
+      finish,
     });
     return rebuild(response, stream);
   };
