@@ -8,13 +8,17 @@
  * Starts the OpenTelemetry Node SDK with OTLP/HTTP exporters for traces, metrics and logs (see `setup()` in
  * `claude-otel-middleware/setup` for the options and the `OTEL_*` variables it reads), and flushes it when the
  * process ends: on `beforeExit`, and on SIGINT/SIGTERM — where, if the application has no handler of its own
- * for the signal, it then ends the process the way the signal would have (bounded by a 5 s flush timeout).
+ * for the signal, it then ends the process the way the signal would have. Every exit path waits at most
+ * 5 s for the flush ({@link EXIT_FLUSH_TIMEOUT_MS}), even when no collector answers.
  * Needs `@opentelemetry/sdk-node` (an optional peer dependency).
  */
 import type { OtelHandle } from './setup.js';
 
-/** Longest wait for the final flush when a signal ends the process. */
-const SIGNAL_FLUSH_TIMEOUT_MS = 5000;
+/**
+ * Longest wait for the final flush at exit, on every exit path (the event loop emptied, or a
+ * signal): a collector that does not answer never keeps the process alive longer than this.
+ */
+export const EXIT_FLUSH_TIMEOUT_MS = 5000;
 
 async function start(): Promise<OtelHandle | undefined> {
   let setupModule: typeof import('./setup.js');
@@ -39,7 +43,11 @@ async function start(): Promise<OtelHandle | undefined> {
 
 function installExitHooks(handle: OtelHandle): void {
   process.once('beforeExit', () => {
-    void handle.shutdown();
+    // The exporters' retries (some 25 s against a collector that accepts and never answers) would
+    // keep the loop alive: past the bound, the process ends as it was about to (its exitCode).
+    const timer = setTimeout(() => process.exit(), EXIT_FLUSH_TIMEOUT_MS);
+    timer.unref();
+    void handle.shutdown().finally(() => clearTimeout(timer));
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -48,7 +56,7 @@ function installExitHooks(handle: OtelHandle): void {
         void handle.forceFlush();
         return;
       }
-      const timer = setTimeout(() => process.kill(process.pid, signal), SIGNAL_FLUSH_TIMEOUT_MS);
+      const timer = setTimeout(() => process.kill(process.pid, signal), EXIT_FLUSH_TIMEOUT_MS);
       timer.unref();
       void handle.shutdown().finally(() => {
         clearTimeout(timer);

@@ -9,6 +9,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultServiceName, setup } from '../../src/setup.js';
 
+/** The register module's exit bound (importing it would start an SDK in this process). */
+const EXIT_FLUSH_TIMEOUT_MS = 5000;
+
 const API_KEY = 'sk-ant-api03-TEST-SECRET-register-0a1b2c3d';
 
 interface Received {
@@ -143,4 +146,32 @@ describe('setup()', () => {
     expect(defaultServiceName({}, ['node', '/srv/index.js'])).toBe('claude-app');
     expect(defaultServiceName({}, ['node'])).toBe('claude-app');
   });
+});
+
+describe('register at exit, against a collector that accepts and never answers (item 23)', () => {
+  it('the process still ends by itself within the exit bound, not after the exporters give up', async () => {
+    const { createServer: createNetServer } = await import('node:net');
+    const sockets = new Set<import('node:net').Socket>();
+    const silent = createNetServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const started = Date.now();
+      // Each export may wait 60 s for an answer: without our bound, the exit would take a minute or more.
+      const run = await runApp('exit', {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_EXPORTER_OTLP_TIMEOUT: '60000',
+      });
+      expect(run.code).toBe(0);
+      expect(sockets.size).toBeGreaterThan(0);
+      // Generous (a busy machine), and far below the exporters' own minute.
+      expect(Date.now() - started).toBeLessThan(EXIT_FLUSH_TIMEOUT_MS + 15_000);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  }, 60_000);
 });
