@@ -32,7 +32,8 @@ const guarded = new Anthropic({
   maxRetries: 0,
   fetch: createClaudeFetch({
     retry: { maxAttempts: 1 },
-    breaker: { mode: 'consecutive', consecutiveFailures: 1 },
+    // hold: false — answer at once while open (by default a new request waits for the breaker's probe).
+    breaker: { mode: 'consecutive', consecutiveFailures: 1, hold: false },
   }),
 });
 for (let i = 0; i < 2; i++) {

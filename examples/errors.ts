@@ -10,7 +10,8 @@ const client = new Anthropic({
   baseURL: fake.url,
   fetch: createClaudeFetch({
     retry: { maxAttempts: 2, backoff: { baseMs: 10 } },
-    breaker: { mode: 'consecutive', consecutiveFailures: 2 },
+    // hold: false — answer at once while open (by default a new request waits for the breaker's probe).
+    breaker: { mode: 'consecutive', consecutiveFailures: 2, hold: false },
   }),
 });
 const params = {

@@ -174,7 +174,7 @@ describe("a policy's answer", () => {
         status: 529,
         headers: { 'content-type': 'application/json' },
       });
-    const c = client(failing, { breaker: { mode: 'consecutive', consecutiveFailures: 1 } });
+    const c = client(failing, { breaker: { mode: 'consecutive', consecutiveFailures: 1, hold: false } });
     const first = await c.messages.create(params).catch((e: unknown) => e);
     expect(claudeOtelErrorOf(first)).toBeUndefined();
     const second = await c.messages.create(params).catch((e: unknown) => e);

@@ -115,7 +115,10 @@ const SCENARIOS: Record<string, Scenario> = {
   total_timeout: { inner: untilAborted, options: { timeouts: { totalMs: 100 } } },
   circuit_open: {
     inner: status(500),
-    options: { retry: { maxAttempts: 1 }, breaker: { mode: 'consecutive', consecutiveFailures: 1 } },
+    options: {
+      retry: { maxAttempts: 1 },
+      breaker: { mode: 'consecutive', consecutiveFailures: 1, hold: false },
+    },
     prepare: (call) => call(),
   },
   retry_after_exceeds_deadline: {
