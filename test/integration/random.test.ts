@@ -33,7 +33,38 @@ const FAULTS: Fault[] = [
   { drop: { afterEvents: 4, at: 'mid-utf8' } },
   { sseError: { afterEvents: 3, errorType: 'overloaded_error' } },
   { status: 529, headers: { 'x-should-retry': 'false' } },
+  // Hostile answers (issue 15): an error body cut mid-way, an HTML page with a 200, a cut JSON
+  // body with a rate-limit lockout in its headers, an `event: error` with a huge error type.
+  {
+    raw: {
+      status: 503,
+      headers: [['content-type', 'application/json'], ...Object.entries(fast)],
+      chunks: ['{"type":"error","error":{"type":"overloa'],
+      end: 'destroy',
+    },
+  },
+  { raw: { status: 200, headers: [['content-type', 'text/html']], chunks: ['<html>captive portal</html>'] } },
+  {
+    raw: {
+      status: 200,
+      headers: [
+        ['content-type', 'application/json'],
+        ['anthropic-ratelimit-requests-limit', '50'],
+        ['anthropic-ratelimit-requests-remaining', '0'],
+        ['anthropic-ratelimit-requests-reset', '9999-12-31T23:59:59Z'],
+      ],
+      chunks: ['{"id":"msg_01cut","type":"mess'],
+    },
+  },
+  { sseError: { afterEvents: 2, errorType: 'x'.repeat(100_000) } },
 ];
+
+/** Inner fetch calls made with a signal already aborted: something sent after an abort. */
+const sentAfterAbort: string[] = [];
+const inner = ((input: string | URL | Request, init?: RequestInit) => {
+  if (init?.signal?.aborted) sentAfterAbort.push(String(input));
+  return fetch(input, init);
+}) as typeof fetch;
 
 let otel: OtelHarness;
 let fake: FakeClaude;
@@ -87,6 +118,29 @@ const BEHAVIOURS: Behaviour[] = [
     let n = 0;
     for await (const _ of stream) if (++n >= stopAt) stream.abort();
   },
+  // The caller aborts at a random moment (before the answer, during the stream, or never).
+  async (c, r) => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), Math.floor(r() * 6));
+    try {
+      if (r() < 0.5) {
+        await c.messages.stream(params(r), { signal: controller.signal }).finalMessage();
+      } else {
+        const stream = await c.messages.create({ ...params(r), stream: true }, { signal: controller.signal });
+        for await (const _ of stream) await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  },
+  // A slow consumer: a few event-loop turns of work after each event.
+  async (c, r) => {
+    const stream = await c.messages.create({ ...params(r), stream: true });
+    const turns = 1 + Math.floor(r() * 4);
+    for await (const _ of stream) {
+      for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+    }
+  },
   (c, r) => c.messages.countTokens({ model: 'claude-sonnet-4-6', messages: params(r).messages }),
   (c) => c.models.list(),
 ];
@@ -95,7 +149,14 @@ describe('randomized requests with faults', () => {
   it(`leaves no span open and counts every attempt (seed ${SEED})`, async () => {
     await storm(
       (maxRetries) =>
-        new Anthropic({ apiKey: FAKE_API_KEY, baseURL: fake.url, maxRetries, fetch: createClaudeFetch() }),
+        new Anthropic({
+          apiKey: FAKE_API_KEY,
+          baseURL: fake.url,
+          maxRetries,
+          fetch: createClaudeFetch({ fetch: inner }),
+        }),
+      0.1,
+      false,
     );
   });
 
@@ -109,6 +170,8 @@ describe('randomized requests with faults', () => {
           baseURL: fake.url,
           maxRetries,
           fetch: createClaudeFetch({
+            fetch: inner,
+            throttle: { maxWaitMs: 5 },
             // Waits of a few milliseconds: the storm must not sleep for real.
             retry: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 4 } },
             breaker: { mode: 'consecutive', consecutiveFailures: 8, openMs: 5 },
@@ -167,6 +230,8 @@ async function storm(
     expect(outcomes.ok).toBeGreaterThan(REQUESTS * 0.3);
     expect([...otel.openSpans.open.values()]).toEqual([]);
     expect(unhandled).toEqual([]);
+    // Nothing was sent after an abort (a caller's, or the deadline's).
+    expect(sentAfterAbort).toEqual([]);
     const counted = await otel.counterSum('anthropic.client.attempts');
     if (exact) {
       expect(counted).toBe(fake.requests.length);
