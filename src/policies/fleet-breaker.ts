@@ -8,11 +8,14 @@
  * outcome is written behind (`breakerRecord`), whose answer — the fleet's state after it — updates
  * the mirror. A closed mirror older than `syncMs` is re-read before the attempt (awaited, at most
  * the guard's `timeoutMs`, once per `syncMs` per key). So no attempt is admitted on a view of the
- * fleet older than `syncMs` (plus its own outcomes in flight). A half-open breaker's probe slot is
- * awaited too (same bound); everything else is written behind.
+ * fleet older than `syncMs`. A process's own failure takes effect at once: while it is being
+ * written, the process's next attempt on the key waits for the fleet's answer (one round trip, at
+ * most the guard's `timeoutMs`), as its own breaker would count it before the next attempt. A
+ * half-open breaker's probe slot is awaited too (same bound); everything else is written behind.
  *
- * While the store is degraded (see `StoreGuard`), every key falls back to the process's own breaker
- * (the single-process policy, starting closed); the mirrors are used again once the store answers.
+ * While the store (the shard holding a key) is degraded (see `StoreGuard`), the key falls back to
+ * the process's own breaker (the single-process policy, starting closed); its mirror is used again
+ * once the shard answers.
  *
  * Holding (`hold`, as in the single-process policy): a first attempt the fleet's breaker would
  * refuse waits in a per-process, per-key waiting room instead. One loop per room learns the shared
@@ -79,6 +82,8 @@ interface Mirror {
   /** While open: when probes may be tried, by the clock. */
   openUntil: number;
   syncedAt: number;
+  /** This process's last failure being written: the next attempt waits for the fleet's answer. */
+  recording: Promise<void> | undefined;
 }
 
 const defaultKey = (attempt: { region: string; model: string | undefined }): string =>
@@ -131,7 +136,7 @@ export function fleetBreakerPolicy(
         const oldest = mirrors.keys().next();
         if (!oldest.done) mirrors.delete(oldest.value);
       }
-      m = { state: 'closed', openUntil: 0, syncedAt: Number.NEGATIVE_INFINITY };
+      m = { state: 'closed', openUntil: 0, syncedAt: Number.NEGATIVE_INFINITY, recording: undefined };
       mirrors.set(key, m);
     }
     return m;
@@ -153,6 +158,22 @@ export function fleetBreakerPolicy(
     };
     recordBreakerTransition(telemetry, key, from, view.state);
     if (op !== undefined) decide(op, EVENTS.BREAKER_TRANSITION.name, attributes);
+  };
+
+  /**
+   * Writes an outcome behind; the fleet's answer updates the mirror. A failure is remembered until
+   * it is answered, so the process's next attempt on the key waits for it (only a failure can open
+   * the breaker: a success holds no one).
+   */
+  const record = (key: string, outcome: 'success' | 'failure'): void => {
+    const m = mirrorOf(key);
+    const write: Promise<void> = guard
+      .call('breaker', key, (store) => store.breakerRecord(key, outcome === 'failure', config))
+      .then((view) => {
+        if (view !== undefined) apply(key, view);
+        if (m.recording === write) m.recording = undefined;
+      });
+    if (outcome === 'failure') m.recording = write;
   };
 
   const reject = (
@@ -215,7 +236,9 @@ export function fleetBreakerPolicy(
         // Due: whoever waits now was waiting when the probe goes out.
         const mark = room.seq - 1;
         const owner = `${process.pid}:${randomUUID()}`;
-        const slot = await guard.call('breaker', (store) => store.breakerAcquireProbe(key, owner, config));
+        const slot = await guard.call('breaker', key, (store) =>
+          store.breakerAcquireProbe(key, owner, config),
+        );
         if (slot === undefined) return release(room, { kind: 'local' });
         apply(key, slot.view);
         // Whether a probe went out (ours, or another process's): past our mirror's open period the
@@ -225,7 +248,9 @@ export function fleetBreakerPolicy(
         if (slot.granted) {
           const newest = room.waiters.at(-1);
           if (newest === undefined) {
-            void guard.call('breaker', (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
+            void guard.call('breaker', key, (store) =>
+              store.breakerSettleProbe(key, owner, 'ignore', config),
+            );
             return;
           }
           const done = new Promise<void>((resolve) => {
@@ -237,7 +262,7 @@ export function fleetBreakerPolicy(
         } else if (slot.view.state === 'half_open') {
           // Another process carries the probe: read the shared view every `pollMs`.
           await clock.sleep(pollMs, closed).catch(() => undefined);
-          const view = await guard.call('breaker', (store) => store.breakerView(key, config));
+          const view = await guard.call('breaker', key, (store) => store.breakerView(key, config));
           if (view === undefined) return release(room, { kind: 'local' });
           apply(key, view);
         }
@@ -299,11 +324,11 @@ export function fleetBreakerPolicy(
     try {
       handle = await next(plan);
     } catch (error) {
-      void guard.call('breaker', (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
+      void guard.call('breaker', key, (store) => store.breakerSettleProbe(key, owner, 'ignore', config));
       throw error;
     }
     const outcome = outcomeOf(handle);
-    const view = await guard.call('breaker', (store) =>
+    const view = await guard.call('breaker', key, (store) =>
       store.breakerSettleProbe(key, owner, outcome, config),
     );
     if (view !== undefined) apply(key, view, op);
@@ -344,7 +369,9 @@ export function fleetBreakerPolicy(
       const room = rooms.get(key);
       try {
         if (op.signal?.aborted) {
-          void guard.call('breaker', (store) => store.breakerSettleProbe(key, end.owner, 'ignore', config));
+          void guard.call('breaker', key, (store) =>
+            store.breakerSettleProbe(key, end.owner, 'ignore', config),
+          );
           throw op.signal.reason;
         }
         return await sendProbe(op, plan, next, key, end.owner);
@@ -356,25 +383,23 @@ export function fleetBreakerPolicy(
     if (op.signal?.aborted) throw op.signal.reason;
     const handle = await next(plan);
     const result = outcomeOf(handle);
-    if (result !== 'ignore') {
-      void guard
-        .call('breaker', (store) => store.breakerRecord(key, result === 'failure', config))
-        .then((view) => {
-          if (view !== undefined) apply(key, view);
-        });
-    }
+    if (result !== 'ignore') record(key, result);
     return handle;
   };
 
   return async (op, plan, next) => {
     const key = keyOf({ region: plan.region, model: plan.model });
-    if (!guard.shared) {
-      // Degraded: the local breaker decides, and a read in the background (the guard lets one through
-      // every `retryMs`) tells when the store is back — even when no other policy uses the store.
-      void guard.call('breaker', (store) => store.breakerView(key, config));
+    if (!guard.isShared('breaker', key)) {
+      // Degraded (the shard of this key): the local breaker decides, and a call in the background
+      // (the guard checks the shard every `retryMs`) tells when it is back — even when no other
+      // policy uses the store.
+      void guard.call('breaker', key, (store) => store.breakerView(key, config));
       return local(op, plan, next);
     }
     const m = mirrorOf(key);
+    // This process's own failure takes effect before its next attempt: wait for the fleet's answer
+    // to it (one store round trip; within the guard's timeout, nothing once the shard is degraded).
+    if (m.recording !== undefined) await m.recording;
     const now = clock.now();
     if (m.state === 'open' && now < m.openUntil) {
       return (
@@ -384,7 +409,7 @@ export function fleetBreakerPolicy(
     if (m.state === 'closed' && now - m.syncedAt >= sync.syncMs) {
       // At most once per `syncMs` per key, within the guard's timeout (skipped while degraded).
       m.syncedAt = now;
-      const view = await guard.call('breaker', (store) => store.breakerView(key, config));
+      const view = await guard.call('breaker', key, (store) => store.breakerView(key, config));
       if (view !== undefined) apply(key, view, op);
       // `apply` changed it (TypeScript still narrows it to 'closed').
       const after = m.state as BreakerState;
@@ -404,7 +429,7 @@ export function fleetBreakerPolicy(
       }
       // Open and due, or half-open: only the owner of a fleet probe slot may send.
       const owner = `${process.pid}:${randomUUID()}`;
-      const slot = await guard.call('breaker', (store) => store.breakerAcquireProbe(key, owner, config));
+      const slot = await guard.call('breaker', key, (store) => store.breakerAcquireProbe(key, owner, config));
       if (slot === undefined) return local(op, plan, next);
       apply(key, slot.view, op);
       if (!slot.granted && slot.view.state !== 'closed') {
@@ -417,13 +442,7 @@ export function fleetBreakerPolicy(
     }
     const handle = await next(plan);
     const outcome = outcomeOf(handle);
-    if (outcome !== 'ignore') {
-      void guard
-        .call('breaker', (store) => store.breakerRecord(key, outcome === 'failure', config))
-        .then((view) => {
-          if (view !== undefined) apply(key, view);
-        });
-    }
+    if (outcome !== 'ignore') record(key, outcome);
     return handle;
   };
 }

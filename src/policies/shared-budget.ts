@@ -73,7 +73,7 @@ export class SharedRetryBudget implements RetryBudget {
     const delta = this.#pending;
     this.#pending = 0;
     void this.#guard
-      .call('budget', (store) => store.budgetAdd(this.#name, delta, this.#max))
+      .call('budget', this.#name, (store) => store.budgetAdd(this.#name, delta, this.#max))
       .then((fleet) => {
         this.#writing = false;
         if (fleet !== undefined) {

@@ -82,7 +82,7 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
       // At most once per `syncMs` per key, and never longer than the guard's timeout (nothing at
       // all while the store is degraded): the fleet's newest headroom and any 429's block.
       e.syncedAt = clock.now();
-      const snapshot = await sync.guard.call('headroom', (store) => store.headroomGet(key));
+      const snapshot = await sync.guard.call('headroom', key, (store) => store.headroomGet(key));
       if (snapshot !== undefined) {
         const now = clock.now();
         h.adopt(snapshot.resources, snapshot.ageMs, now);
@@ -101,7 +101,7 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
       let wait: { ms: number; resource: string | undefined } = h.waitFor(cost, clock.now());
       if (wait.ms <= 0 && sync !== undefined) {
         // Locally it fits: claim it from the fleet's headroom, atomically (skipped while degraded).
-        const claim = await sync.guard.call('headroom', (store) =>
+        const claim = await sync.guard.call('headroom', key, (store) =>
           store.headroomClaim(key, { requests: 1, inputTokens: cost.inputTokens }, refill),
         );
         if (claim !== undefined && !claim.granted)
@@ -203,7 +203,7 @@ export function throttlePolicy(options: ThrottleOptions, sync?: ThrottleSync): P
       if (sync !== undefined && (h.observedAt === now || blockedForMs > 0)) {
         const ageMs = Number.isFinite(h.observedAt) ? now - h.observedAt : 1e12;
         const snapshot = { resources: h.snapshot(), ageMs, blockedForMs };
-        void sync.guard.call('headroom', (store) => store.headroomPut(key, snapshot));
+        void sync.guard.call('headroom', key, (store) => store.headroomPut(key, snapshot));
       }
     });
     return handle;

@@ -12,7 +12,7 @@ import type { StoreGuard } from './guard.js';
 export function fleetResponseStore(guard: StoreGuard, clock: Clock, ttlMs: number): ResponseStore {
   return {
     async get(key: string): Promise<CachedMessage | undefined> {
-      const stored = await guard.call('cache', (store) => store.cacheGet(key));
+      const stored = await guard.call('cache', key, (store) => store.cacheGet(key));
       if (stored === undefined) return undefined;
       return {
         status: stored.status,
@@ -24,7 +24,7 @@ export function fleetResponseStore(guard: StoreGuard, clock: Clock, ttlMs: numbe
     async set(key: string, value: CachedMessage): Promise<void> {
       const left = ttlMs - Math.max(0, clock.now() - value.storedAt);
       if (!(left > 0)) return;
-      await guard.call('cache', (store) =>
+      await guard.call('cache', key, (store) =>
         store.cacheSet(key, { status: value.status, headers: value.headers, body: value.body }, left),
       );
     },

@@ -16,7 +16,8 @@
  * write (a cache entry after its own TTL). Values are counters, states, rate-limit numbers and
  * cached Message JSON (at most `maxValueBytes`) — never request headers, so never an API key.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
+import { crc16, keySlot } from './slot.js';
 import {
   type FleetBreakerConfig,
   type FleetBreakerView,
@@ -27,16 +28,19 @@ import {
   type ProbeGrant,
   positiveNumber,
   type StoredResponse,
+  type StoreOperation,
 } from './types.js';
 
 /** Options of {@link RedisFleetStore}. */
 export interface RedisFleetStoreOptions {
   /**
-   * An ioredis client to use (not closed by {@link RedisFleetStore.close}). Prefer one created with
-   * `enableOfflineQueue: false`, so commands fail at once while disconnected instead of queueing.
-   * Default: one created from `url`.
+   * An ioredis client to use (not closed by {@link RedisFleetStore.close}): a `Redis`, or a
+   * `Cluster` for Redis Cluster (health is then kept per master, see the README's cluster mode).
+   * Prefer one created with `enableOfflineQueue: false` (for a `Cluster`, also in its
+   * `redisOptions`), so commands fail at once while disconnected instead of queueing.
+   * Default: a `Redis` created from `url`.
    */
-  client?: Redis;
+  client?: Redis | Cluster;
   /** Where Redis is, when no `client` is given. Default `redis://127.0.0.1:6379`. */
   url?: string;
   /**
@@ -50,7 +54,17 @@ export interface RedisFleetStoreOptions {
   ttlMs?: number;
   /** Largest cached body stored, in bytes; larger ones are not stored. Default 1 048 576 (1 MiB). */
   maxValueBytes?: number;
+  /**
+   * Most bytes of cached responses kept (besides their TTL), over 16 buckets of a 16th each: a
+   * bucket that would pass its share drops its entries that expire first (the oldest). An entry
+   * larger than a bucket's share is not stored. Redis holds about this plus ~200 bytes per entry.
+   * Default 67 108 864 (64 MiB).
+   */
+  maxCacheBytes?: number;
 }
+
+/** The response cache's buckets: each one hash tag (one slot), so its entries and index share it. */
+const CACHE_BUCKETS = 16;
 
 const NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
@@ -255,7 +269,53 @@ redis.call('HINCRBY', KEYS[1], 'ci', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return {1, '0', ''}`;
 
+/**
+ * KEYS: entry, index (sorted set: entry name by expiry), sizes (hash: entry name → bytes), total.
+ * ARGV: value, ttl, bucket bound in bytes, entry name, entry key prefix. Stores the entry, drops the
+ * bucket's entries that expired, then those that expire first until the bucket is within its bound.
+ */
+const CACHE_SET = `${NOW}
+local size = #ARGV[1]
+local max = tonumber(ARGV[3])
+if size > max then return 0 end
+local z, h, t = KEYS[2], KEYS[3], KEYS[4]
+local name = ARGV[4]
+local total = tonumber(redis.call('GET', t) or '0')
+local gone = redis.call('ZRANGEBYSCORE', z, '-inf', now)
+for _, n in ipairs(gone) do
+  total = total - tonumber(redis.call('HGET', h, n) or '0')
+  redis.call('HDEL', h, n)
+end
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end
+local old = redis.call('HGET', h, name)
+if old then total = total - tonumber(old) end
+local ttl = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+redis.call('ZADD', z, now + ttl, name)
+redis.call('HSET', h, name, size)
+total = total + size
+local evicted = 0
+while total > max do
+  local first = redis.call('ZRANGE', z, 0, 1)
+  local victim = first[1]
+  if victim == name then victim = first[2] end
+  if victim == nil then break end
+  total = total - tonumber(redis.call('HGET', h, victim) or '0')
+  redis.call('HDEL', h, victim)
+  redis.call('ZREM', z, victim)
+  redis.call('DEL', ARGV[5] .. victim)
+  evicted = evicted + 1
+end
+if total < 0 then total = 0 end
+local last = redis.call('ZRANGE', z, -1, -1, 'WITHSCORES')
+local keep = math.max(ttl, tonumber(last[2] or '0') - now) + 1000
+redis.call('SET', t, total, 'PX', keep)
+redis.call('PEXPIRE', z, keep)
+redis.call('PEXPIRE', h, keep)
+return 1 + evicted`;
+
 interface Scripts {
+  claudeOtelCacheSet(...args: Array<string | number>): Promise<number>;
   claudeOtelHeadroomClaim(...args: Array<string | number>): Promise<[number, string, string]>;
   claudeOtelBreaker(...args: Array<string | number>): Promise<[string, string, number]>;
   claudeOtelBudget(...args: Array<string | number>): Promise<number>;
@@ -270,11 +330,14 @@ function isState(value: string): value is FleetBreakerView['state'] {
 export class RedisFleetStore implements FleetStore {
   readonly kind = 'redis';
   /** The client in use. */
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
   readonly #owned: boolean;
   readonly #prefix: string;
+  /** The prefix as it may appear inside a hash tag. */
+  readonly #tag: string;
   readonly #ttlMs: number;
   readonly #maxValueBytes: number;
+  readonly #bucketBytes: number;
 
   /** @throws TypeError for an invalid option. */
   constructor(options: RedisFleetStoreOptions = {}) {
@@ -282,6 +345,10 @@ export class RedisFleetStore implements FleetStore {
     if (typeof this.#prefix !== 'string') throw new TypeError('store prefix must be a string');
     this.#ttlMs = Math.round(positiveNumber('store.ttlMs', options.ttlMs, 3_600_000));
     this.#maxValueBytes = positiveNumber('store.maxValueBytes', options.maxValueBytes, 1024 * 1024);
+    this.#bucketBytes = Math.floor(
+      positiveNumber('store.maxCacheBytes', options.maxCacheBytes, 64 * 1024 * 1024) / CACHE_BUCKETS,
+    );
+    this.#tag = this.#prefix.replace(/[{}]/g, '_');
     this.#owned = options.client === undefined;
     this.client =
       options.client ??
@@ -299,6 +366,56 @@ export class RedisFleetStore implements FleetStore {
     this.client.defineCommand('claudeOtelHeadroomPut', { numberOfKeys: 1, lua: HEADROOM_PUT });
     this.client.defineCommand('claudeOtelHeadroomGet', { numberOfKeys: 1, lua: HEADROOM_GET });
     this.client.defineCommand('claudeOtelHeadroomClaim', { numberOfKeys: 1, lua: HEADROOM_CLAIM });
+    this.client.defineCommand('claudeOtelCacheSet', { numberOfKeys: 4, lua: CACHE_SET });
+  }
+
+  /** The Redis key of `operation`'s data of `key` (the first of a script's keys). */
+  #keyOf(operation: Exclude<StoreOperation, 'probe'>, key: string): string {
+    switch (operation) {
+      case 'breaker':
+        return this.#breakerKey(key);
+      case 'budget':
+        return `${this.#prefix}budget:${key}`;
+      case 'headroom':
+        return `${this.#prefix}headroom:${key}`;
+      case 'cache':
+        return this.#cacheKeys(key).entry;
+    }
+  }
+
+  #breakerKey(key: string): string {
+    // A hash tag: the hash and its probes set are one script's keys, so in a Redis Cluster they
+    // must share a slot.
+    return `${this.#prefix}breaker:{${key.replace(/[{}]/g, '_')}}`;
+  }
+
+  #cacheKeys(key: string): { entry: string; index: string; sizes: string; total: string; base: string } {
+    // One of 16 buckets, each its own hash tag (so its entries and index share a slot, and the
+    // buckets spread over the masters); the prefix is in the tag so that apps sharing a cluster
+    // do not all use the same 16 slots.
+    const base = `${this.#prefix}cache:{${this.#tag}${crc16(key) % CACHE_BUCKETS}}:`;
+    return {
+      entry: `${base}e:${key}`,
+      index: `${base}index`,
+      sizes: `${base}sizes`,
+      total: `${base}total`,
+      base: `${base}e:`,
+    };
+  }
+
+  /**
+   * The shard holding `operation`'s data of `key`: for a `Cluster`, the master serving the key's
+   * slot (`host:port`, from the client's slot map; `''` while it is not known); else `''`.
+   */
+  shardOf(operation: Exclude<StoreOperation, 'probe'>, key: string): string {
+    if (!this.client.isCluster) return '';
+    const slots = (this.client as Cluster).slots;
+    return slots[keySlot(this.#keyOf(operation, key))]?.[0] ?? '';
+  }
+
+  /** A read-only check that the shard holding `key` answers (`EXISTS` of its key). */
+  async probe(operation: Exclude<StoreOperation, 'probe'>, key: string): Promise<void> {
+    await this.client.exists(this.#keyOf(operation, key));
   }
 
   get #scripts(): Scripts {
@@ -311,8 +428,11 @@ export class RedisFleetStore implements FleetStore {
    */
   async ready(timeoutMs = 5000): Promise<void> {
     if (this.client.status !== 'ready') await this.#connected(timeoutMs);
-    for (const script of [BREAKER, BUDGET, HEADROOM_PUT, HEADROOM_GET, HEADROOM_CLAIM]) {
-      await this.client.script('LOAD', script);
+    const nodes = this.client.isCluster ? (this.client as Cluster).nodes('master') : [this.client as Redis];
+    for (const node of nodes) {
+      for (const script of [BREAKER, BUDGET, HEADROOM_PUT, HEADROOM_GET, HEADROOM_CLAIM, CACHE_SET]) {
+        await node.script('LOAD', script);
+      }
     }
   }
 
@@ -337,9 +457,7 @@ export class RedisFleetStore implements FleetStore {
     arg = '',
     arg2 = '',
   ): Promise<{ view: FleetBreakerView; granted: boolean }> {
-    // A hash tag: the hash and its probes set are one script's keys, so in a Redis Cluster they
-    // must share a slot.
-    const hash = `${this.#prefix}breaker:{${key.replace(/[{}]/g, '_')}}`;
+    const hash = this.#breakerKey(key);
     const [state, openFor, granted] = await this.#scripts.claudeOtelBreaker(
       hash,
       `${hash}:probes`,
@@ -433,7 +551,7 @@ export class RedisFleetStore implements FleetStore {
   }
 
   async cacheGet(key: string): Promise<StoredResponse | undefined> {
-    const raw = await this.client.get(`${this.#prefix}cache:${key}`);
+    const raw = await this.client.get(this.#cacheKeys(key).entry);
     if (raw === null) return undefined;
     const v = JSON.parse(raw) as Omit<StoredResponse, 'ageMs'> & { at: number };
     return { status: v.status, headers: v.headers, body: v.body, ageMs: Math.max(0, Date.now() - v.at) };
@@ -447,7 +565,18 @@ export class RedisFleetStore implements FleetStore {
       body: value.body,
       at: Date.now(),
     });
-    await this.client.set(`${this.#prefix}cache:${key}`, json, 'PX', Math.max(1, Math.round(ttlMs)));
+    const k = this.#cacheKeys(key);
+    await this.#scripts.claudeOtelCacheSet(
+      k.entry,
+      k.index,
+      k.sizes,
+      k.total,
+      json,
+      Math.max(1, Math.round(ttlMs)),
+      this.#bucketBytes,
+      key,
+      k.base,
+    );
   }
 
   async close(): Promise<void> {

@@ -114,10 +114,26 @@ export interface StoredResponse {
   readonly ageMs: number;
 }
 
+/** What the store is used for (`anthropic.store.operation`); `probe` is the guard's health check. */
+export type StoreOperation = 'breaker' | 'budget' | 'headroom' | 'cache' | 'probe';
+
 /** Shared state of a fleet of clients. Implementations must be safe for concurrent processes. */
 export interface FleetStore {
   /** For logs: `memory`, `redis`, … */
   readonly kind: string;
+  /**
+   * Optional: which part of the store holds `operation`'s data of `key` (`key`: the breaker key,
+   * the budget name, the headroom key or the cache key) — for a Redis Cluster, the master serving
+   * its slot (`host:port`). The guard keeps health per shard, so one dead shard degrades only the
+   * keys it holds. Default: the whole store is one shard.
+   */
+  shardOf?(operation: Exclude<StoreOperation, 'probe'>, key: string): string;
+  /**
+   * Optional: a cheap read-only check that the shard holding `key` answers. While a shard is
+   * degraded the guard runs it in the background every `retryMs` (so no request waits on a shard
+   * known to be down); without it, a caller's own call is let through as the check.
+   */
+  probe?(operation: Exclude<StoreOperation, 'probe'>, key: string): Promise<void>;
   /** The breaker of `key` now (an open breaker whose time has passed is half-open). */
   breakerView(key: string, config: FleetBreakerConfig): Promise<FleetBreakerView>;
   /** Counts an outcome of a non-probe attempt (only while closed) and returns the state after it. */

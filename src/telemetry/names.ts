@@ -351,7 +351,7 @@ export const ATTRIBUTES = {
     'anthropic.store.operation',
     'string',
     'library',
-    'Fleet store calls: `breaker`, `budget`, `headroom` or `cache` (on `anthropic.client.store.errors`).',
+    'Fleet store calls: `breaker`, `budget`, `headroom`, `cache`, or `probe` (the health check of a degraded shard) (on `anthropic.client.store.errors`).',
   ),
 } as const satisfies Record<string, AttributeSpec>;
 
@@ -749,15 +749,16 @@ export const METRICS = {
     unit: '{error}',
     origin: 'library',
     brief:
-      'Fleet store calls that failed or timed out; the policies went on with local state (no request failed).',
-    attributes: [ATTRIBUTES.ANTHROPIC_STORE_OPERATION.name],
+      'Fleet store calls that failed (`error.type` `store_error`) or timed out (`timeout`: a wait of `store.timeoutMs`, at most one per process per shard outage); the policies went on with local state (no request failed).',
+    attributes: [ATTRIBUTES.ANTHROPIC_STORE_OPERATION.name, ATTRIBUTES.ERROR_TYPE.name],
   },
   STORE_STATE: {
     name: 'anthropic.client.store.state',
     instrument: 'gauge',
     unit: '{state}',
     origin: 'library',
-    brief: 'Fleet store: 1 while shared state is in use, 0 while degraded to local state.',
+    brief:
+      'Fleet store: 1 while shared state is in use, 0 while degraded to local state (a Redis Cluster: while any of its masters is).',
     attributes: [],
   },
 } as const satisfies Record<string, MetricSpec>;
@@ -821,6 +822,12 @@ export const LOG_FIELDS = {
     name: 'anthropic.store.kind',
     type: 'string',
     brief: 'Fleet store events: the kind of store (`redis`, `memory`).',
+  },
+  STORE_SHARD: {
+    name: 'anthropic.store.shard',
+    type: 'string',
+    brief:
+      'Fleet store events of a sharded store: the shard the event is about (a Redis Cluster master, `host:port`); absent for a single store.',
   },
 } as const satisfies Record<string, LogFieldSpec>;
 
@@ -984,9 +991,10 @@ export const LOG_EVENTS = {
     span: 'none',
     message: 'Fleet store unavailable: using local state until it answers again',
     brief:
-      'The fleet store failed or was slow; the policies go on with local state (logged once per outage, at most once a minute).',
+      'The fleet store (or one shard of it) failed or was slow; the policies go on with local state for its keys (logged once per outage of each shard, at most once a minute).',
     fields: [
       LOG_FIELDS.STORE_KIND.name,
+      LOG_FIELDS.STORE_SHARD.name,
       ATTRIBUTES.ANTHROPIC_STORE_OPERATION.name,
       LOG_FIELDS.EXCEPTION_MESSAGE.name,
     ],
@@ -996,7 +1004,8 @@ export const LOG_EVENTS = {
     level: 'info',
     span: 'none',
     message: 'Fleet store is back: shared state in use',
-    brief: 'The fleet store answers again after an outage that was logged.',
-    fields: [LOG_FIELDS.STORE_KIND.name],
+    brief:
+      'The fleet store (or the shard of `anthropic.store.shard`) answers again after an outage that was logged.',
+    fields: [LOG_FIELDS.STORE_KIND.name, LOG_FIELDS.STORE_SHARD.name],
   },
 } as const satisfies Record<string, LogEventSpec>;

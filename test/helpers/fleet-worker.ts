@@ -11,6 +11,7 @@
  */
 import Anthropic from '@anthropic-ai/sdk';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import { Cluster } from 'ioredis';
 import { createClaudeFetch } from '../../src/fetch.js';
 import type { ClaudeFetchOptions } from '../../src/options.js';
 import { claudeOtelErrorOf } from '../../src/policies/errors.js';
@@ -22,9 +23,13 @@ export interface WorkerConfig {
   fakeUrl: string;
   /** Redis to share state through; none: local state only. */
   redisUrl?: string;
+  /** A Redis Cluster to share state through instead (startup nodes of an ioredis `Cluster`). */
+  cluster?: Array<{ host: string; port: number }>;
+  /** The store's cache bound (`maxCacheBytes`). */
+  maxCacheBytes?: number;
   prefix?: string;
   /** The policy options (JSON: retry, breaker, throttle, timeouts). */
-  options: Pick<ClaudeFetchOptions, 'retry' | 'breaker' | 'throttle' | 'timeouts'>;
+  options: Pick<ClaudeFetchOptions, 'retry' | 'breaker' | 'throttle' | 'timeouts' | 'cache'>;
   syncMs?: number;
   storeTimeoutMs?: number;
   storeRetryMs?: number;
@@ -60,14 +65,19 @@ class Reader extends MetricReader {
 const reader = new Reader();
 const meterProvider = new MeterProvider({ readers: [reader] });
 
-/** Sum of a metric's points (a gauge: its last value). */
-async function metric(name: string): Promise<number | undefined> {
+/** Sum of a metric's points (a gauge: its last value), of those whose attributes `match`. */
+async function metric(
+  name: string,
+  match: (attributes: Record<string, unknown>) => boolean = () => true,
+): Promise<number | undefined> {
   const { resourceMetrics } = await reader.collect();
   let sum: number | undefined;
   for (const scope of resourceMetrics.scopeMetrics) {
     for (const m of scope.metrics) {
       if (m.descriptor.name !== name) continue;
-      for (const p of m.dataPoints) sum = (sum ?? 0) + (p.value as number);
+      for (const p of m.dataPoints) {
+        if (match(p.attributes)) sum = (sum ?? 0) + (p.value as number);
+      }
     }
   }
   return sum;
@@ -75,15 +85,20 @@ async function metric(name: string): Promise<number | undefined> {
 
 let client: Anthropic | undefined;
 let store: RedisFleetStore | undefined;
+let cluster: Cluster | undefined;
 const logs: string[] = [];
+/** The store's events with their shard and `Date.now()`. */
+const events: Array<{ event: string; shard: string | undefined; at: number }> = [];
 
 const logger: StoreLogger = {
   warn: (obj) => {
     logs.push(String(obj.event));
+    events.push({ event: String(obj.event), shard: obj.shard as string | undefined, at: Date.now() });
     if (process.env.FLEET_DEBUG) console.error(Date.now(), process.pid, obj.event, obj.operation, obj.reason);
   },
   info: (obj) => {
     logs.push(String(obj.event));
+    events.push({ event: String(obj.event), shard: obj.shard as string | undefined, at: Date.now() });
     if (process.env.FLEET_DEBUG) console.error(Date.now(), process.pid, obj.event);
   },
 };
@@ -119,8 +134,18 @@ process.on('message', (message: Message) => {
     if (message.type === 'init') {
       const c = message.config;
       const options: ClaudeFetchOptions = { ...c.options, meterProvider };
-      if (c.redisUrl !== undefined) {
-        store = new RedisFleetStore({ url: c.redisUrl, prefix: c.prefix });
+      if (c.cluster !== undefined) {
+        // The setup the README recommends for Redis Cluster.
+        cluster = new Cluster(c.cluster, {
+          enableOfflineQueue: false,
+          scaleReads: 'master',
+          redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 1_000 },
+        });
+        store = new RedisFleetStore({ client: cluster, prefix: c.prefix, maxCacheBytes: c.maxCacheBytes });
+      } else if (c.redisUrl !== undefined) {
+        store = new RedisFleetStore({ url: c.redisUrl, prefix: c.prefix, maxCacheBytes: c.maxCacheBytes });
+      }
+      if (store !== undefined) {
         await store.ready();
         options.store = {
           store,
@@ -168,12 +193,20 @@ process.on('message', (message: Message) => {
       send({
         type: 'stats',
         logs,
+        events,
         storeShared: (await metric('anthropic.client.store.state')) === 1,
         storeErrors: (await metric('anthropic.client.store.errors')) ?? 0,
+        // Waits of the store timeout a policy's call ran into (not the background health checks).
+        storeTimeouts:
+          (await metric(
+            'anthropic.client.store.errors',
+            (a) => a['error.type'] === 'timeout' && a['anthropic.store.operation'] !== 'probe',
+          )) ?? 0,
         throttleWaits: (await metric('anthropic.client.throttle.waits')) ?? 0,
       });
     } else if (message.type === 'exit') {
       await store?.close();
+      cluster?.disconnect();
       process.exit(0);
     }
   })();

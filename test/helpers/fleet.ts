@@ -8,6 +8,10 @@ import type { WorkerConfig, WorkerResult } from './fleet-worker.js';
 
 export interface WorkerStats {
   logs: string[];
+  /** The store's events, with their shard (a cluster master) and `Date.now()`. */
+  events: Array<{ event: string; shard: string | undefined; at: number }>;
+  /** Store calls of the policies that waited the whole store timeout. */
+  storeTimeouts: number;
   storeShared: boolean;
   storeErrors: number;
   throttleWaits: number;

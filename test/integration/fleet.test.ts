@@ -10,12 +10,16 @@ import { fleetBreakerConfig } from '../../src/policies/fleet-breaker.js';
 import { RedisFleetStore } from '../../src/store/redis.js';
 import { startFakeClaude } from '../../src/testing/index.js';
 import type { FakeClaude, Fault } from '../../src/testing/types.js';
-import { type Fleet, startFleet } from '../helpers/fleet.js';
-import type { WorkerConfig, WorkerResult } from '../helpers/fleet-worker.js';
+import {
+  type FleetBackend,
+  fleetTools,
+  sharedFleetScenarios,
+  sleep,
+  WORKERS,
+} from '../helpers/fleet-scenarios.js';
+import type { WorkerResult } from '../helpers/fleet-worker.js';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const WORKERS = 4;
 const API_KEY = 'sk-ant-fleet-test-key';
 
 describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
@@ -35,23 +39,15 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
     await redis?.stop('SIGTERM');
   });
 
-  /** A fleet sharing a fresh key prefix, the fake reset. */
-  async function fleet(options: WorkerConfig['options'], extra: Partial<WorkerConfig> = {}): Promise<Fleet> {
-    fake.reset();
-    const prefix = `t${++prefixes}:`;
-    return startFleet(WORKERS, (id) => ({
-      id,
-      fakeUrl: fake.url,
-      redisUrl: redis.url,
-      prefix,
-      options,
-      ...extra,
-    }));
-  }
-
-  const attempts = () => fake.requests.filter((r) => r.path === '/v1/messages').length;
-  const flat = (results: WorkerResult[][]) => results.flat();
-  const types = (results: WorkerResult[][]) => flat(results).map((r) => r.errorType ?? 'ok');
+  const backend: FleetBackend = {
+    fake: () => fake,
+    setFault: (f) => {
+      fault = f;
+    },
+    store: () => ({ redisUrl: redis.url }),
+  };
+  /** Fleets sharing a fresh key prefix, the fake reset. */
+  const { fleet, flat } = fleetTools(backend, () => `t${++prefixes}:`);
 
   describe('RedisFleetStore scripts', () => {
     let store: RedisFleetStore;
@@ -154,99 +150,7 @@ describe.skipIf(!hasRedis())('fleet mode with redis-server', () => {
     });
   });
 
-  it('sustained 529: the breaker opens for all at the shared threshold; one probe across the fleet', async () => {
-    fault = () => ({ status: 529 });
-    const f = await fleet({
-      breaker: {
-        mode: 'consecutive',
-        consecutiveFailures: 6,
-        openMs: 600,
-        openBackoffMultiplier: 2,
-        halfOpenProbes: 1,
-        // Fail fast: this test counts refusals (holding has its own tests, fleet-hold.test.ts).
-        hold: false,
-      },
-    });
-    try {
-      // Rounds of one request per worker at once. Two rounds: the 6th failure opened the breaker (a
-      // worker that started its second request after that may have been refused already).
-      await f.send(1);
-      await f.send(1);
-      const opened = attempts();
-      expect(opened).toBeGreaterThanOrEqual(6);
-      expect(opened).toBeLessThanOrEqual(2 * WORKERS);
-      // Every worker learnt it from its own outcome: nothing more is sent.
-      const third = await f.send(1);
-      expect(types(third)).toEqual(Array(WORKERS).fill('circuit_open'));
-      expect(attempts()).toBe(opened);
-      // Local breakers would each have needed 6 failures: 24 attempts.
-      await sleep(700);
-      // Half-open: all four try at once, exactly one probe goes out (and fails: re-opened for 1.2 s).
-      const probe = await f.send(1);
-      expect(attempts()).toBe(opened + 1);
-      expect(types(probe).filter((t) => t === 'circuit_open')).toHaveLength(WORKERS - 1);
-      expect((await f.send(1)).flat().every((r) => r.errorType === 'circuit_open')).toBe(true);
-      expect(attempts()).toBe(opened + 1);
-      // Recovery: the next probe succeeds (slowly, so that the others ask for a slot while it is
-      // out) and closes the breaker for the whole fleet.
-      fault = () => ({ delayHeadersMs: 300 });
-      await sleep(1_300);
-      const recovering = await f.send(1);
-      expect(attempts()).toBe(opened + 2);
-      expect(flat(recovering).filter((r) => r.ok)).toHaveLength(1);
-      const after = await f.send(1);
-      expect(flat(after).every((r) => r.ok)).toBe(true);
-      expect(attempts()).toBe(opened + 2 + WORKERS);
-    } finally {
-      await f.close();
-    }
-  });
-
-  it("sustained 529: the fleet's retries stay within one shared budget", async () => {
-    fault = () => ({ status: 529 });
-    const maxTokens = 10;
-    const f = await fleet({
-      retry: { maxAttempts: 3, backoff: { baseMs: 1, capMs: 2 }, budget: { maxTokens } },
-    });
-    try {
-      const rounds = 6;
-      for (let i = 0; i < rounds; i++) await f.send(1);
-      const requests = rounds * WORKERS;
-      const retries = attempts() - requests;
-      // Retries stop once half the shared bucket is spent (5 failures); each worker may overshoot
-      // by the retries of the one request it had in flight while learning it.
-      expect(retries).toBeGreaterThan(0);
-      expect(retries).toBeLessThanOrEqual(maxTokens / 2 + WORKERS * 2);
-      // Four local budgets would have allowed 4 × 5 = 20 retries.
-      expect(retries).toBeLessThan(WORKERS * (maxTokens / 2));
-    } finally {
-      await f.close();
-    }
-  });
-
-  it('a 429 seen by one worker holds the others', async () => {
-    let limited = false;
-    fault = (worker) => {
-      if (worker === '0' && !limited) {
-        limited = true;
-        return { status: 429, headers: { 'retry-after': '30' } };
-      }
-      return undefined;
-    };
-    const f = await fleet({ throttle: { maxWaitMs: 1_000 } });
-    try {
-      expect(flat(await f.send(1, { ids: [1, 2, 3] })).every((r) => r.ok)).toBe(true);
-      const first = await f.send(1, { ids: [0] });
-      expect(first[0]?.[0]?.status).toBe(429);
-      expect(attempts()).toBe(4);
-      // The others have seen no 429 themselves: the fleet's block holds them (30 s > maxWaitMs).
-      const others = await f.send(1, { ids: [1, 2, 3] });
-      expect(types(others)).toEqual(['throttled', 'throttled', 'throttled']);
-      expect(attempts()).toBe(4);
-    } finally {
-      await f.close();
-    }
-  });
+  sharedFleetScenarios(backend, () => `t${++prefixes}:`);
 
   it('Redis frozen (SIGSTOP, so every call hangs): requests go on on local state; shared again after SIGCONT', async () => {
     fault = () => undefined;

@@ -220,22 +220,22 @@ describe('StoreGuard', () => {
 
   it('degrades on failures, logs once, skips the store, probes every retryMs and recovers', async () => {
     const t = setup();
-    expect(await t.guard.call('budget', (s) => s.budgetAdd('b', -1, 10))).toBe(9);
+    expect(await t.guard.call('budget', 'b', (s) => s.budgetAdd('b', -1, 10))).toBe(9);
     t.mode.down = true;
-    expect(await t.guard.call('budget', (s) => s.budgetAdd('b', -1, 10))).toBeUndefined();
+    expect(await t.guard.call('budget', 'b', (s) => s.budgetAdd('b', -1, 10))).toBeUndefined();
     expect(t.guard.shared).toBe(false);
     const callsWhenDown = t.mode.calls;
     for (let i = 0; i < 5; i++)
-      expect(await t.guard.call('headroom', (s) => s.headroomGet('k'))).toBeUndefined();
+      expect(await t.guard.call('headroom', 'k', (s) => s.headroomGet('k'))).toBeUndefined();
     // Skipped: the store was not called while degraded.
     expect(t.mode.calls).toBe(callsWhenDown);
     t.clock.advance(1_000);
-    expect(await t.guard.call('budget', (s) => s.budgetAdd('b', 0, 10))).toBeUndefined();
+    expect(await t.guard.call('budget', 'b', (s) => s.budgetAdd('b', 0, 10))).toBeUndefined();
     expect(t.mode.calls).toBe(callsWhenDown + 1);
     t.mode.down = false;
-    expect(await t.guard.call('budget', (s) => s.budgetAdd('b', 0, 10))).toBeUndefined();
+    expect(await t.guard.call('budget', 'b', (s) => s.budgetAdd('b', 0, 10))).toBeUndefined();
     t.clock.advance(1_000);
-    expect(await t.guard.call('budget', (s) => s.budgetAdd('b', 0, 10))).toBe(9);
+    expect(await t.guard.call('budget', 'b', (s) => s.budgetAdd('b', 0, 10))).toBe(9);
     expect(t.guard.shared).toBe(true);
     expect(t.logs).toHaveLength(2);
     expect(t.logs[0]).toMatch(/^warn .*unavailable.*ECONNREFUSED/);
@@ -248,7 +248,7 @@ describe('StoreGuard', () => {
   it('answers undefined after timeoutMs when the store hangs', async () => {
     const t = setup(true);
     t.mode.down = true;
-    const pending = t.guard.call('breaker', (s) => s.breakerView('k', consecutive));
+    const pending = t.guard.call('breaker', 'k', (s) => s.breakerView('k', consecutive));
     let result: unknown = 'pending';
     void pending.then((r) => {
       result = r;
