@@ -186,6 +186,125 @@ describe('MemoryFleetStore budget, headroom, cache', () => {
   });
 });
 
+describe('StoreGuard with a sharded store (one shard down, the other up)', () => {
+  /** Keys `a…` live on shard `A`, keys `b…` on shard `B`; every call to `B` hangs while it is down. */
+  function setup() {
+    const otel = explicitOtel();
+    const clock = new FakeClock(0);
+    const inner = new MemoryFleetStore({ clock });
+    const b = { down: false, calls: 0, probes: 0 };
+    const onB = (key: string) => key.startsWith('b');
+    const hang = <T>(key: string, run: () => Promise<T>): Promise<T> => {
+      if (!onB(key)) return run();
+      b.calls++;
+      return b.down ? new Promise<T>(() => undefined) : run();
+    };
+    const store: FleetStore = {
+      kind: 'sharded',
+      shardOf: (_operation, key) => (onB(key) ? 'B' : 'A'),
+      probe: (_operation, key) => {
+        b.probes++;
+        return hang(key, async () => undefined);
+      },
+      breakerView: (key, c) => hang(key, () => inner.breakerView(key, c)),
+      breakerRecord: (key, f, c) => hang(key, () => inner.breakerRecord(key, f, c)),
+      breakerAcquireProbe: (key, o, c) => hang(key, () => inner.breakerAcquireProbe(key, o, c)),
+      breakerSettleProbe: (key, o, x, c) => hang(key, () => inner.breakerSettleProbe(key, o, x, c)),
+      budgetAdd: (name, d, m) => hang(name, () => inner.budgetAdd(name, d, m)),
+      headroomPut: (key, v) => hang(key, () => inner.headroomPut(key, v)),
+      headroomGet: (key) => hang(key, () => inner.headroomGet(key)),
+      headroomClaim: (key, c, r) => hang(key, () => inner.headroomClaim(key, c, r)),
+      cacheGet: (key) => hang(key, () => inner.cacheGet(key)),
+      cacheSet: (key, v, t) => hang(key, () => inner.cacheSet(key, v, t)),
+      close: () => inner.close(),
+    };
+    const logs: Array<{ level: string; obj: Record<string, unknown> }> = [];
+    const logger: StoreLogger = {
+      warn: (obj) => logs.push({ level: 'warn', obj }),
+      info: (obj) => logs.push({ level: 'info', obj }),
+    };
+    const guard = new StoreGuard(store, otel.telemetry, clock, { timeoutMs: 50, retryMs: 1_000 }, logger);
+    return { otel, clock, b, logs, guard };
+  }
+
+  it('one wait per outage of a shard: the calls in flight are answered with the first timeout, later ones at once; the other shard stays shared', async () => {
+    const t = setup();
+    expect(await t.guard.call('budget', 'b1', (s) => s.budgetAdd('b1', -1, 10))).toBe(9);
+    t.b.down = true;
+    const answers: unknown[] = [];
+    const first = t.guard
+      .call('budget', 'b1', (s) => s.budgetAdd('b1', -1, 10))
+      .then((v) => answers.push(['first', v]));
+    t.clock.advance(30);
+    // Started before the shard was known to be down: it waits too, but only until the first times out.
+    const second = t.guard
+      .call('headroom', 'b2', (s) => s.headroomGet('b2'))
+      .then((v) => answers.push(['second', v]));
+    await settle();
+    expect(answers).toEqual([]);
+    t.clock.advance(20);
+    await settle();
+    await Promise.all([first, second]);
+    expect(answers.sort()).toEqual([
+      ['first', undefined],
+      ['second', undefined],
+    ]);
+    expect(await t.otel.counterSum('anthropic.client.store.errors', { 'error.type': 'timeout' })).toBe(1);
+    // Shard B is skipped at once (no call reaches it), shard A is still shared.
+    const callsWhenDown = t.b.calls;
+    let answered = false;
+    void t.guard
+      .call('cache', 'b3', (s) => s.cacheGet('b3'))
+      .then(() => {
+        answered = true;
+      });
+    await settle();
+    expect(answered).toBe(true);
+    expect(t.b.calls).toBe(callsWhenDown);
+    expect(await t.guard.call('budget', 'a1', (s) => s.budgetAdd('a1', -1, 10))).toBe(9);
+    expect(t.guard.isShared('budget', 'a1')).toBe(true);
+    expect(t.guard.isShared('budget', 'b1')).toBe(false);
+    expect(t.guard.shared).toBe(false);
+    // Every retryMs the shard is checked in the background: the caller is answered at once.
+    for (let i = 0; i < 3; i++) {
+      t.clock.advance(1_000);
+      answered = false;
+      void t.guard
+        .call('budget', 'b1', (s) => s.budgetAdd('b1', 0, 10))
+        .then(() => {
+          answered = true;
+        });
+      await settle();
+      expect(answered).toBe(true);
+      t.clock.advance(50);
+      await settle();
+    }
+    expect(t.b.probes).toBe(3);
+    // Successes on shard A meanwhile prove nothing about B: no recovery logged.
+    expect(await t.guard.call('budget', 'a1', (s) => s.budgetAdd('a1', 0, 10))).toBe(9);
+    expect(t.logs.map((l) => `${l.level} ${String(l.obj.shard)}`)).toEqual(['warn B']);
+    // B is back: the next check finds it, and its keys are shared again.
+    t.b.down = false;
+    t.clock.advance(1_000);
+    expect(await t.guard.call('budget', 'b1', (s) => s.budgetAdd('b1', 0, 10))).toBeUndefined();
+    await settle();
+    expect(t.guard.isShared('budget', 'b1')).toBe(true);
+    expect(t.guard.shared).toBe(true);
+    expect(await t.guard.call('budget', 'b1', (s) => s.budgetAdd('b1', 0, 10))).toBe(9);
+    expect(t.logs.map((l) => `${l.level} ${String(l.obj.shard)}`)).toEqual(['warn B', 'info B']);
+    // One wait in all; the failed checks count as `probe` errors.
+    expect(
+      await t.otel.counterSum('anthropic.client.store.errors', {
+        'error.type': 'timeout',
+        'anthropic.store.operation': 'budget',
+      }),
+    ).toBe(1);
+    expect(
+      await t.otel.counterSum('anthropic.client.store.errors', { 'anthropic.store.operation': 'probe' }),
+    ).toBe(3);
+  });
+});
+
 /** A store whose every call fails (or hangs) while `down`. */
 function flakyStore(inner: FleetStore, mode: { down: boolean; hang: boolean; calls: number }): FleetStore {
   return new Proxy(inner, {
