@@ -3,7 +3,8 @@
 #   otelcol   OpenTelemetry Collector built by the Collector Builder from e2e/tools/otelcol-builder.yaml
 #   jaeger    Jaeger v2 (Go module github.com/jaegertracing/jaeger v1.76.0), built from e2e/tools/jaeger
 #   docker-compose  docker compose v2 (Go module github.com/docker/compose/v2), to validate docker-compose.yml
-#   prometheus and redis-server from Debian's packages, when missing
+#   prometheus, redis-server and redis-cli (redis-tools: the Redis Cluster test tier creates its
+#   cluster with it) from Debian's packages, when missing
 # Prints nothing but progress; the paths are found again by e2e/tools/paths.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -55,6 +56,7 @@ fi
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v redis-server >/dev/null || missing+=(redis-server)
+command -v redis-cli >/dev/null || missing+=(redis-tools)
 if ((${#missing[@]})); then
   echo "== apt-get install ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -70,3 +72,4 @@ echo "jaeger: $JAEGER_BIN"
 echo "docker-compose: $COMPOSE_BIN"
 echo "prometheus: $(command -v prometheus)"
 echo "redis-server: $(command -v redis-server)"
+echo "redis-cli: $(command -v redis-cli)"

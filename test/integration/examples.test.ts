@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { hasRedis, type RedisServer, startRedis } from '../helpers/redis.js';
+import { clusterUnavailable, startRedisCluster } from '../helpers/redis-cluster.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -151,5 +152,21 @@ describe('examples', () => {
         /^ours: the stream broke \(connection_error\), not resumed \(continuation_failed:api_error\), [1-9]\d* characters kept$/,
       ),
     ]);
+  });
+
+  describe.skipIf(clusterUnavailable() !== undefined)('with a Redis Cluster', () => {
+    it('fleet-cluster.ts: the store on an ioredis Cluster, each key on a master of the cluster', async () => {
+      const rc = await startRedisCluster();
+      try {
+        const node = rc.nodes[1];
+        const { stdout } = await run('fleet-cluster.ts', { REDIS_CLUSTER: node?.key ?? '' });
+        const masters = new Set(rc.nodes.map((n) => n.key));
+        const lines = stdout.trimEnd().split('\n');
+        expect(lines.map((l) => l.split(' on ')[0])).toEqual(['breaker', 'budget', 'headroom']);
+        for (const line of lines) expect(masters.has(line.split(' on ')[1] ?? '')).toBe(true);
+      } finally {
+        await rc.stop();
+      }
+    }, 60_000);
   });
 });
