@@ -12,9 +12,13 @@
  * Every read-modify-write is one Lua script, so it is atomic across the fleet, and every time in it
  * is the Redis server's (`TIME`), so the processes' clocks need not agree. Keys (under `prefix`):
  * `breaker:{key}` (hash) and `breaker:{key}:probes` (sorted set of probe owners by expiry),
- * `budget:{name}`, `headroom:{key}` (hash), `cache:{sha256}`; each expires `ttlMs` after its last
- * write (a cache entry after its own TTL). Values are counters, states, rate-limit numbers and
- * cached Message JSON (at most `maxValueBytes`) — never request headers, so never an API key.
+ * `budget:{name}`, `headroom:{key}` (hash), and the cache's 16 buckets `cache:{<prefix><n>}:…`
+ * (entries `e:<cache key>`, and the bucket's `index`, `sizes` and `total` that bound it to
+ * `maxCacheBytes / 16`); each expires `ttlMs` after its last write (a cache entry after its own
+ * TTL). The braces are Redis Cluster hash tags: every script's keys share a slot. With a `Cluster`
+ * client, {@link RedisFleetStore.shardOf} names the master of a key, so the guard keeps health per
+ * master. Values are counters, states, rate-limit numbers and cached Message JSON (at most
+ * `maxValueBytes`) — never request headers, so never an API key.
  */
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 import { crc16, keySlot } from './slot.js';
