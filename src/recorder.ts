@@ -6,7 +6,7 @@ import { type Attributes, type Span, type SpanContext, SpanStatusCode } from '@o
 import type { AttemptInfo } from './options.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
 import type { Clock } from './policies/types.js';
-import { redactError } from './redact.js';
+import { redactError, redactText } from './redact.js';
 import type { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS } from './telemetry/names.js';
 import { type MessageFacts, totalInput } from './usage.js';
@@ -177,6 +177,7 @@ export class AttemptRecorder {
   end(outcome: 'ok' | 'error' | 'cancelled', error?: unknown, extra?: Attributes): void {
     if (this.ended) return;
     this.ended = true;
+    this.redactFacts();
     const durationS = (performance.now() - this.startedAt) / 1000;
     const { telemetry } = this.env;
     const { span, facts } = this;
@@ -259,6 +260,23 @@ export class AttemptRecorder {
       timeToFirstChunkS: this.timeToFirstChunkS,
       outcome,
     });
+  }
+
+  /**
+   * What the response said, without the request's credentials (a server may echo them in the
+   * message's id or model, or its error type): recorded on the span, the metrics and the logs.
+   */
+  private redactFacts(): void {
+    const secrets = this.secrets;
+    if (secrets.length === 0) return;
+    const facts = this.facts;
+    if (facts.id !== undefined) facts.id = redactText(facts.id, secrets);
+    if (facts.model !== undefined) facts.model = redactText(facts.model, secrets);
+    if (facts.stopReason !== undefined) facts.stopReason = redactText(facts.stopReason, secrets);
+    const type = this.errorType;
+    if (type !== undefined && redactText(type, secrets) !== type) {
+      this.errorType = this.statusCode !== undefined ? String(this.statusCode) : 'invalid_response';
+    }
   }
 
   anomaly(kind: string): void {

@@ -2,6 +2,7 @@
  * What a response says about the message: id, model, stop reason and token usage, read from a
  * non-streamed body or accumulated from a stream's `message_start` and `message_delta` events.
  */
+import { redactText } from './redact.js';
 
 /** Token usage as the API reports it. */
 export interface Usage {
@@ -29,6 +30,14 @@ function count(value: unknown): number | undefined {
     : undefined;
 }
 
+/** The longest id, model or stop reason recorded from a response. */
+const MAX_SERVER_STRING = 256;
+
+/** A string a response gave (id, model, stop reason), as recorded: bounded and redacted. */
+function serverString(value: string): string {
+  return redactText(value.length > MAX_SERVER_STRING ? `${value.slice(0, MAX_SERVER_STRING)}…` : value);
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null;
 }
@@ -50,9 +59,9 @@ export function mergeUsage(facts: MessageFacts, raw: unknown): void {
 /** Reads a Message object (a non-streamed body, or `message_start.message`). */
 export function readMessage(facts: MessageFacts, message: unknown): void {
   if (!isObject(message)) return;
-  if (typeof message.id === 'string') facts.id = message.id;
-  if (typeof message.model === 'string') facts.model = message.model;
-  if (typeof message.stop_reason === 'string') facts.stopReason = message.stop_reason;
+  if (typeof message.id === 'string') facts.id = serverString(message.id);
+  if (typeof message.model === 'string') facts.model = serverString(message.model);
+  if (typeof message.stop_reason === 'string') facts.stopReason = serverString(message.stop_reason);
   mergeUsage(facts, message.usage);
 }
 
@@ -60,7 +69,7 @@ export function readMessage(facts: MessageFacts, message: unknown): void {
 export function readMessageDelta(facts: MessageFacts, event: unknown): void {
   if (!isObject(event)) return;
   if (isObject(event.delta) && typeof event.delta.stop_reason === 'string') {
-    facts.stopReason = event.delta.stop_reason;
+    facts.stopReason = serverString(event.delta.stop_reason);
   }
   mergeUsage(facts, event.usage);
 }
@@ -69,7 +78,10 @@ export function readMessageDelta(facts: MessageFacts, event: unknown): void {
 export function errorTypeOf(body: unknown): string | undefined {
   if (!isObject(body) || !isObject(body.error)) return undefined;
   const type = body.error.type;
-  return typeof type === 'string' && type.length > 0 && type.length <= 64 ? type : undefined;
+  // A type that holds a secret (a server echoing what it was sent) is no type.
+  return typeof type === 'string' && type.length > 0 && type.length <= 64 && redactText(type) === type
+    ? type
+    : undefined;
 }
 
 /** Total input tokens for telemetry: input + cache reads + cache writes (GenAI semconv for Anthropic). */

@@ -438,3 +438,34 @@ describe('anthropic.region on the retry metric (item 20)', () => {
     expect([...retryRegions].every((r) => attemptRegions.has(r))).toBe(true);
   });
 });
+
+describe('strings a response gives are bounded and redacted (item 16)', () => {
+  it('a key echoed in error.type, model and id, and a 100 kB model name', async () => {
+    const KEY = 'plain-secret-key-0123456789';
+    const bodies = [
+      { status: 500, body: { type: 'error', error: { type: `x-api-key=${KEY}`, message: 'no' } } },
+      { status: 200, body: { ...MESSAGE, id: `msg_${KEY}`, model: `m-${KEY}-${'x'.repeat(100_000)}` } },
+    ];
+    let n = 0;
+    const fetchFn = (async () => {
+      const { status, body } = bodies[n++ % bodies.length]!;
+      return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+    }) as typeof fetch;
+    const client = new Anthropic({
+      apiKey: KEY,
+      baseURL: 'http://api.test.invalid',
+      maxRetries: 0,
+      fetch: createClaudeFetch({ fetch: fetchFn }),
+    });
+    await client.messages.create(params).catch(() => undefined);
+    await client.messages.create(params);
+    await settle();
+    const texts: string[] = [];
+    for (const span of attempts()) for (const [, text] of stringsOf(span.attributes)) texts.push(text);
+    for (const [, text] of stringsOf(await otel.collect())) texts.push(text);
+    expect(texts.filter((t) => t.includes(KEY)).map((t) => t.slice(0, 80))).toEqual([]);
+    expect(Math.max(...texts.map((t) => t.length))).toBeLessThanOrEqual(1024);
+    // The error with a secret in its type is recorded by its status.
+    expect(attempts()[0]?.attributes['error.type']).toBe('500');
+  });
+});
