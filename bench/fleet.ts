@@ -110,7 +110,12 @@ async function run(variant: string, backend: Backend | undefined, options = OPTI
     const messages = fake.requests.filter((r) => r.path === '/v1/messages');
     const outcomes = new Map<string, number>();
     for (const r of results) outcomes.set(r.errorType ?? 'ok', (outcomes.get(r.errorType ?? 'ok') ?? 0) + 1);
-    console.error(variant, Object.fromEntries(outcomes));
+    console.error(variant, Object.fromEntries(outcomes), {
+      storeTimeoutsPerProcess: stats.map((x) => x.storeTimeouts),
+      events: stats.map((x) =>
+        x.events.map((e) => `${e.event.replace('anthropic.store.', '')} ${e.shard ?? ''}`),
+      ),
+    });
     return {
       variant,
       requests: results.length,
