@@ -4,7 +4,7 @@
  * stop by pid that also runs when a step failed.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
@@ -38,6 +38,58 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a process's output says it could not bind its address (the port was taken). */
+export function isBindFailure(output: string): boolean {
+  return /address already in use|EADDRINUSE/i.test(output);
+}
+
+/**
+ * Starts a process on free loopback ports, race-free: a port picked by {@link freePort} is closed
+ * again before the process binds it, so another process on a busy machine may take it first. When
+ * the process then fails to bind (its output says so), it is stopped and started again on new
+ * ports, up to `attempts` times; any other failure is thrown as is.
+ */
+export async function startOnFreePorts<P extends string>(
+  portNames: readonly P[],
+  launch: (ports: Record<P, number>) => Managed,
+  ready: (ports: Record<P, number>, managed: Managed) => Promise<unknown>,
+  { attempts = 5, allocate = freePort }: { attempts?: number; allocate?: () => Promise<number> } = {},
+): Promise<{ managed: Managed; ports: Record<P, number> }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = {} as Record<P, number>;
+    for (const name of portNames) ports[name] = await allocate();
+    const managed = launch(ports);
+    try {
+      await ready(ports, managed);
+      return { managed, ports };
+    } catch (error) {
+      // Its output is complete once its streams closed.
+      const child = managed.process;
+      if (child.exitCode !== null && child.stdout !== null && !child.stdout.readableEnded) {
+        await new Promise((resolve) => child.once('close', resolve));
+      }
+      if (attempt >= attempts || !isBindFailure(managed.output())) throw error;
+      await stop(managed);
+    }
+  }
+}
+
+/** Stops one managed process (SIGTERM, then SIGKILL after `graceMs`) and forgets it. */
+export async function stop(managed: Managed, graceMs = 5_000): Promise<void> {
+  const index = started.indexOf(managed);
+  if (index >= 0) started.splice(index, 1);
+  const child = managed.process;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
 export interface Managed {
   readonly name: string;
   readonly process: ChildProcess;
@@ -67,13 +119,15 @@ export function startProcess(
   });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
-  const output = () => {
-    try {
-      return readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
+  // Also kept in memory (the last 1 MB): the file may not be written yet when the process has exited.
+  let kept = '';
+  const keep = (chunk: Buffer): void => {
+    kept += chunk.toString();
+    if (kept.length > 1_000_000) kept = kept.slice(-1_000_000);
   };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const output = () => kept;
   const managed: Managed = {
     name,
     process: child,

@@ -25,10 +25,10 @@ import { panelQueries } from '../../scripts/dashboards/queries.js';
 import { ATTRIBUTES as A, SPANS } from '../../src/telemetry/names.js';
 import {
   allLogs,
-  freePort,
   getJson,
   type Managed,
   ROOT,
+  startOnFreePorts,
   startProcess,
   stopAll,
   toolPaths,
@@ -80,72 +80,73 @@ beforeAll(async () => {
 
   work = mkdtempSync(join(tmpdir(), 'claude-e2e-'));
   const logDir = join(ROOT, '.tmp', 'e2e');
-  ports = {};
-  for (const name of [
-    'jaegerOtlp',
-    'jaegerQuery',
-    'jaegerQueryGrpc',
-    'jaegerHealth',
-    'jaegerTelemetry',
-    'otlpGrpc',
-    'otlpHttp',
-    'promExporter',
-    'collectorHealth',
-    'collectorTelemetry',
-    'prometheus',
-  ]) {
-    ports[name] = await freePort();
-  }
   const lo = (port: number | undefined) => `127.0.0.1:${port}`;
+  // Each process gets its ports just before it starts, and is started again on new ones when
+  // another process took one in between (race-free on a busy machine: see startOnFreePorts).
 
   // Jaeger, from stack/jaeger.yaml.
-  const jaeger = startProcess('jaeger', tools.jaeger, ['--config', join(ROOT, 'stack/jaeger.yaml')], {
-    logDir,
-    env: {
-      JAEGER_OTLP_GRPC_ENDPOINT: lo(ports.jaegerOtlp),
-      JAEGER_QUERY_HTTP_ENDPOINT: lo(ports.jaegerQuery),
-      JAEGER_QUERY_GRPC_ENDPOINT: lo(ports.jaegerQueryGrpc),
-      JAEGER_HEALTH_ENDPOINT: lo(ports.jaegerHealth),
-      JAEGER_TELEMETRY_HOST: '127.0.0.1',
-      JAEGER_TELEMETRY_PORT: String(ports.jaegerTelemetry),
+  const jaegerRun = await startOnFreePorts(
+    ['jaegerOtlp', 'jaegerQuery', 'jaegerQueryGrpc', 'jaegerHealth', 'jaegerTelemetry'] as const,
+    (p) =>
+      startProcess('jaeger', tools.jaeger, ['--config', join(ROOT, 'stack/jaeger.yaml')], {
+        logDir,
+        env: {
+          JAEGER_OTLP_GRPC_ENDPOINT: lo(p.jaegerOtlp),
+          JAEGER_QUERY_HTTP_ENDPOINT: lo(p.jaegerQuery),
+          JAEGER_QUERY_GRPC_ENDPOINT: lo(p.jaegerQueryGrpc),
+          JAEGER_HEALTH_ENDPOINT: lo(p.jaegerHealth),
+          JAEGER_TELEMETRY_HOST: '127.0.0.1',
+          JAEGER_TELEMETRY_PORT: String(p.jaegerTelemetry),
+        },
+      }),
+    async (p, m) => {
+      await waitHttpOk('Jaeger health', `http://${lo(p.jaegerHealth)}/status`, m);
+      await waitHttpOk('Jaeger query', `http://${lo(p.jaegerQuery)}/api/services`, m);
     },
-  });
+  );
   // The collector, from otel-collector.yaml; its logs pipeline prints every record (debug exporter).
-  collector = startProcess('otelcol', tools.otelcol, ['--config', join(ROOT, 'otel-collector.yaml')], {
-    logDir,
-    env: {
-      OTLP_GRPC_ENDPOINT: lo(ports.otlpGrpc),
-      OTLP_HTTP_ENDPOINT: lo(ports.otlpHttp),
-      JAEGER_OTLP_ENDPOINT: lo(ports.jaegerOtlp),
-      PROMETHEUS_EXPORTER_ENDPOINT: lo(ports.promExporter),
-      HEALTH_CHECK_ENDPOINT: lo(ports.collectorHealth),
-      COLLECTOR_TELEMETRY_HOST: '127.0.0.1',
-      COLLECTOR_TELEMETRY_PORT: String(ports.collectorTelemetry),
-      DEBUG_VERBOSITY: 'detailed',
-    },
-  });
+  const collectorRun = await startOnFreePorts(
+    ['otlpGrpc', 'otlpHttp', 'promExporter', 'collectorHealth', 'collectorTelemetry'] as const,
+    (p) =>
+      startProcess('otelcol', tools.otelcol, ['--config', join(ROOT, 'otel-collector.yaml')], {
+        logDir,
+        env: {
+          OTLP_GRPC_ENDPOINT: lo(p.otlpGrpc),
+          OTLP_HTTP_ENDPOINT: lo(p.otlpHttp),
+          JAEGER_OTLP_ENDPOINT: lo(jaegerRun.ports.jaegerOtlp),
+          PROMETHEUS_EXPORTER_ENDPOINT: lo(p.promExporter),
+          HEALTH_CHECK_ENDPOINT: lo(p.collectorHealth),
+          COLLECTOR_TELEMETRY_HOST: '127.0.0.1',
+          COLLECTOR_TELEMETRY_PORT: String(p.collectorTelemetry),
+          DEBUG_VERBOSITY: 'detailed',
+        },
+      }),
+    (p, m) => waitHttpOk('collector health', `http://${lo(p.collectorHealth)}/`, m),
+  );
+  collector = collectorRun.managed;
   // Prometheus, from stack/prometheus.yml (copied unchanged) with loopback targets beside it.
   writeFileSync(join(work, 'prometheus.yml'), readFileSync(join(ROOT, 'stack/prometheus.yml')));
   mkdirSync(join(work, 'targets'));
   writeFileSync(
     join(work, 'targets', 'e2e.yml'),
-    `- targets: ['${lo(ports.promExporter)}', '${lo(ports.collectorTelemetry)}']\n`,
+    `- targets: ['${lo(collectorRun.ports.promExporter)}', '${lo(collectorRun.ports.collectorTelemetry)}']\n`,
   );
-  const prometheus = startProcess(
-    'prometheus',
-    tools.prometheus,
-    [
-      `--config.file=${join(work, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(work, 'data')}`,
-      `--web.listen-address=${lo(ports.prometheus)}`,
-    ],
-    { logDir, cwd: work },
+  const prometheusRun = await startOnFreePorts(
+    ['prometheus'] as const,
+    (p) =>
+      startProcess(
+        'prometheus',
+        tools.prometheus,
+        [
+          `--config.file=${join(work, 'prometheus.yml')}`,
+          `--storage.tsdb.path=${join(work, 'data')}`,
+          `--web.listen-address=${lo(p.prometheus)}`,
+        ],
+        { logDir, cwd: work },
+      ),
+    (p, m) => waitHttpOk('Prometheus ready', `http://${lo(p.prometheus)}/-/ready`, m),
   );
-
-  await waitHttpOk('Jaeger health', `http://${lo(ports.jaegerHealth)}/status`, jaeger);
-  await waitHttpOk('Jaeger query', `http://${lo(ports.jaegerQuery)}/api/services`, jaeger);
-  await waitHttpOk('collector health', `http://${lo(ports.collectorHealth)}/`, collector);
-  await waitHttpOk('Prometheus ready', `http://${lo(ports.prometheus)}/-/ready`, prometheus);
+  ports = { ...jaegerRun.ports, ...collectorRun.ports, ...prometheusRun.ports };
 
   // The workload, in its own process with register, exporting over OTLP/HTTP to the collector.
   const out = join(work, 'summary.json');
