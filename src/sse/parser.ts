@@ -80,14 +80,59 @@ export class SseParser {
   private keep = true;
   /** Events dispatched so far. */
   eventCount = 0;
+  /** Byte mode: bytes in `pendingBytes`. */
+  private pendingSize = 0;
+  /** A line longer than `maxLineBytes` is being dropped until its end. */
+  private skipLine = false;
+  /** The current event's data was dropped (a line too long): it is dispatched without data. */
+  private dataDropped = false;
 
+  /**
+   * @param maxLineBytes The longest line kept (about, in bytes): the rest of a longer one is
+   *   dropped as it arrives, so memory stays bounded whatever the server sends (a `data:` line
+   *   dropped so still makes its event dispatch, without data). Default: no limit.
+   */
   constructor(
     private readonly listener: SseListener,
     private readonly wantData: WantData = keepAll,
+    private readonly maxLineBytes: number = Number.POSITIVE_INFINITY,
   ) {}
+
+  /** Bytes (or characters) of an unfinished line held. */
+  get heldBytes(): number {
+    return this.pendingSize + this.pending.length;
+  }
+
+  /** The line being read is too long: remember its field, drop it until its end. */
+  private dropLine(start: string): void {
+    const colon = start.indexOf(':');
+    const field = colon === -1 ? start : start.slice(0, colon);
+    if (field === 'data' || field === '\uFEFFdata') {
+      this.hasData = true;
+      this.dataDropped = true;
+    } else if (field === 'event') {
+      this.event = 'unknown';
+      this.keep = false;
+    }
+    this.pendingBytes = [];
+    this.pendingSize = 0;
+    this.pending = '';
+    this.skipLine = true;
+  }
 
   /** Feed the next chunk of bytes. Never throws for malformed input; the listener's throws propagate. */
   push(chunk: Uint8Array): void {
+    if (this.skipLine && !this.textMode) {
+      if (scan.call(chunk, 13) !== -1) {
+        this.textMode = true;
+      } else {
+        const end = chunk.indexOf(10);
+        if (end === -1) return;
+        this.skipLine = false;
+        this.push(chunk.subarray(end + 1));
+        return;
+      }
+    }
     if (this.textMode) {
       this.pushText(this.decoder.decode(chunk, { stream: true }));
       return;
@@ -98,6 +143,7 @@ export class SseParser {
       this.pendingBytes.push(chunk);
       const pending = concatBytes(this.pendingBytes);
       this.pendingBytes = [];
+      this.pendingSize = 0;
       this.pushText(this.decoder.decode(pending, { stream: true }));
       return;
     }
@@ -105,12 +151,13 @@ export class SseParser {
     if (this.pendingBytes.length > 0) {
       const end = chunk.indexOf(10);
       if (end === -1) {
-        if (chunk.byteLength > 0) this.pendingBytes.push(chunk);
+        if (chunk.byteLength > 0) this.holdBytes(chunk);
         return;
       }
       this.pendingBytes.push(chunk.subarray(0, end));
       const line = concatBytes(this.pendingBytes);
       this.pendingBytes = [];
+      this.pendingSize = 0;
       this.byteLine(line, 0, line.byteLength);
       start = end + 1;
     }
@@ -128,7 +175,17 @@ export class SseParser {
       this.byteLine(chunk, start, end);
       start = end + 1;
     }
-    if (start < n) this.pendingBytes.push(chunk.subarray(start));
+    if (start < n) this.holdBytes(chunk.subarray(start));
+  }
+
+  /** Keeps the start of an unfinished line, or drops the line once it is too long. */
+  private holdBytes(bytes: Uint8Array): void {
+    this.pendingBytes.push(bytes);
+    this.pendingSize += bytes.byteLength;
+    if (this.pendingSize > this.maxLineBytes) {
+      const head = concatBytes(this.pendingBytes).subarray(0, 16);
+      this.dropLine(lineDecoder.decode(head));
+    }
   }
 
   /**
@@ -185,6 +242,19 @@ export class SseParser {
   /** Feed already decoded text (used by tests and by `push`). */
   pushText(decoded: string): void {
     let text = decoded;
+    if (this.skipLine) {
+      // The rest of a line too long: dropped up to its end.
+      let i = 0;
+      while (i < text.length && text.charCodeAt(i) !== 10 && text.charCodeAt(i) !== 13) i++;
+      if (i === text.length) return;
+      this.skipLine = false;
+      if (text.charCodeAt(i) === 13) {
+        if (i + 1 === text.length) this.endedWithCR = true;
+        else if (text.charCodeAt(i + 1) === 10) i++;
+      }
+      text = text.slice(i + 1);
+      if (text.length === 0) return;
+    }
     // An empty piece (an empty chunk, or bytes of a character not yet complete) says nothing about
     // a `\n` after a trailing `\r`: keep `endedWithCR` for the next piece.
     if (text.length === 0) return;
@@ -196,6 +266,7 @@ export class SseParser {
     if (text.indexOf('\n') === -1 && text.indexOf('\r') === -1) {
       // No line ends: just remember it (V8 concatenates lazily, so long lines stay linear).
       this.pending += text;
+      if (this.pending.length > this.maxLineBytes) this.dropLine(this.pending.slice(0, 16));
       return;
     }
     if (this.pending.length > 0) text = this.pending + text;
@@ -234,7 +305,9 @@ export class SseParser {
   end(): boolean {
     const pendingBytes = concatBytes(this.pendingBytes.length > 0 ? this.pendingBytes : [new Uint8Array(0)]);
     this.pendingBytes = [];
+    this.pendingSize = 0;
     this.pushText(this.decoder.decode(pendingBytes));
+    this.skipLine = false;
     const leftover = this.pending.length > 0 || this.event !== undefined || this.hasData;
     this.pending = '';
     this.resetEvent();
@@ -243,6 +316,7 @@ export class SseParser {
 
   private resetEvent(): void {
     this.event = undefined;
+    this.dataDropped = false;
     if (this.data.length > 0) this.data = [];
     this.hasData = false;
     this.keep = true;
@@ -252,7 +326,7 @@ export class SseParser {
     if (this.event === undefined && !this.hasData) return;
     const name = this.event ?? 'message';
     // Without an `event:` line, `keep` was never decided: ask about the default name.
-    const keep = this.event === undefined ? this.wantData(name) : this.keep;
+    const keep = (this.event === undefined ? this.wantData(name) : this.keep) && !this.dataDropped;
     const data = keep
       ? this.data.length === 1
         ? (this.data[0] as string)

@@ -17,6 +17,12 @@ import { SseParser } from './parser.js';
  */
 export const MESSAGE_COMPLETE: unique symbol = Symbol('claude-otel-middleware: message complete');
 
+/**
+ * The longest SSE line the observer holds, in bytes: a longer one (a 30 MB `data:` line) is dropped
+ * as it arrives instead of being held whole next to the consumer's copy (the event still counts).
+ */
+export const MAX_OBSERVED_LINE = 1024 * 1024;
+
 const PARSED_EVENTS = new Set(['message_start', 'message_delta', 'message_stop', 'error']);
 
 /** Observes an SSE body: usage, ids, time to first chunk, `event: error`, truncation. */
@@ -46,34 +52,38 @@ export function observeStream(
       return undefined;
     }
   };
-  const parser = new SseParser((name, data) => {
-    switch (name) {
-      case 'content_block_delta':
-        if (rec.timeToFirstChunkS === undefined) {
-          rec.timeToFirstChunkS = (performance.now() - rec.startedAt) / 1000;
+  const parser = new SseParser(
+    (name, data) => {
+      switch (name) {
+        case 'content_block_delta':
+          if (rec.timeToFirstChunkS === undefined) {
+            rec.timeToFirstChunkS = (performance.now() - rec.startedAt) / 1000;
+          }
+          if (capture !== undefined && text.length < capture && data !== undefined) {
+            const delta = (parse(data) as { delta?: { text?: unknown } } | undefined)?.delta;
+            if (typeof delta?.text === 'string') text += delta.text;
+          }
+          break;
+        case 'message_start':
+          readMessage(rec.facts, (parse(data) as { message?: unknown } | undefined)?.message);
+          break;
+        case 'message_delta':
+          readMessageDelta(rec.facts, parse(data));
+          break;
+        case 'message_stop':
+          // Only a `message_stop` the SDK can read ends the message.
+          if ((parse(data) as { type?: unknown } | undefined)?.type === 'message_stop') sawStop = true;
+          break;
+        case 'error': {
+          streamError = errorTypeOf(parse(data)) ?? 'stream_error';
+          rec.span.addEvent(EVENTS.STREAM_ERROR.name, { [A.ERROR_TYPE]: streamError });
+          break;
         }
-        if (capture !== undefined && text.length < capture && data !== undefined) {
-          const delta = (parse(data) as { delta?: { text?: unknown } } | undefined)?.delta;
-          if (typeof delta?.text === 'string') text += delta.text;
-        }
-        break;
-      case 'message_start':
-        readMessage(rec.facts, (parse(data) as { message?: unknown } | undefined)?.message);
-        break;
-      case 'message_delta':
-        readMessageDelta(rec.facts, parse(data));
-        break;
-      case 'message_stop':
-        // Only a `message_stop` the SDK can read ends the message.
-        if ((parse(data) as { type?: unknown } | undefined)?.type === 'message_stop') sawStop = true;
-        break;
-      case 'error': {
-        streamError = errorTypeOf(parse(data)) ?? 'stream_error';
-        rec.span.addEvent(EVENTS.STREAM_ERROR.name, { [A.ERROR_TYPE]: streamError });
-        break;
       }
-    }
-  }, wantData);
+    },
+    wantData,
+    MAX_OBSERVED_LINE,
+  );
   const isMessages = req.operation === 'chat';
   return observeBody(body, req.signal, {
     onRead: timing.reading,
