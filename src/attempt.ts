@@ -15,12 +15,12 @@ import {
   trace,
 } from '@opentelemetry/api';
 import { bufferResponse, isBufferable, passThrough, rebuild, tapResponse } from './body.js';
-import type { AttemptInfo } from './options.js';
 import { ClaudeTimeoutError, type TimeoutKind } from './policies/errors.js';
 import type { Timer } from './policies/types.js';
 import {
   type AttemptEnv,
   type AttemptHandle,
+  type AttemptInfo,
   type AttemptPlan,
   AttemptRecorder,
   errorTypeOfException,

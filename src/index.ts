@@ -13,7 +13,6 @@
 export type { ClaudeFetch } from './fetch.js';
 export { createClaudeFetch } from './fetch.js';
 export type {
-  AttemptInfo,
   CaptureContentOptions,
   ClaudeFetchOptions,
   ErrorBodyOptions,
@@ -36,6 +35,7 @@ export type { RetryOptions } from './policies/retry.js';
 export type { ThrottleOptions } from './policies/throttle.js';
 export { estimateInputTokens } from './policies/throttle.js';
 export type { Clock, Random, Timer } from './policies/types.js';
+export type { AttemptInfo } from './recorder.js';
 export type { ClaudeRequest } from './request.js';
 export type { PartialOutput } from './sse/resume.js';
 export { StreamInterruptedError } from './sse/resume.js';

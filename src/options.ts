@@ -11,6 +11,7 @@ import type { ProbeOptions, RegionConfig, RegionHealthOptions } from './policies
 import type { RetryOptions } from './policies/retry.js';
 import type { ThrottleOptions } from './policies/throttle.js';
 import type { Clock, Random } from './policies/types.js';
+import type { AttemptInfo } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
 import type { FleetOptions } from './store/fleet.js';
 import type { FleetStore } from './store/types.js';
@@ -94,16 +95,6 @@ export interface ErrorBodyOptions {
   maxBytes?: number;
   /** Longest wait for them, in ms (of `clock`). Default `1_000`. */
   maxWaitMs?: number;
-}
-
-/** What a hook learns of an attempt. */
-export interface AttemptInfo {
-  /** The request as read once from the fetch call. */
-  readonly request: ClaudeRequest;
-  /** `http.request.resend_count` of this attempt. */
-  readonly resendCount: number;
-  /** `anthropic.region` of this attempt. */
-  readonly region: string;
 }
 
 /** Content capture settings. */

@@ -3,10 +3,10 @@
  * `span.end()` and the attempt metrics, exactly once, however the attempt ended.
  */
 import { type Attributes, type Span, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
-import type { AttemptInfo } from './options.js';
 import { ClaudeTimeoutError } from './policies/errors.js';
 import type { Clock } from './policies/types.js';
 import { redactError, redactText } from './redact.js';
+import type { ClaudeRequest } from './request.js';
 import type { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS } from './telemetry/names.js';
 import { type MessageFacts, totalInput } from './usage.js';
@@ -82,6 +82,16 @@ export interface ErrorBodyLimits {
 
 /** The defaults of the `errorBody` option: 64 KiB and 1 s. */
 export const ERROR_BODY_DEFAULTS = Object.freeze({ maxBytes: 64 * 1024, maxWaitMs: 1_000 });
+
+/** What a hook (`requestHook`, `responseHook`) learns of an attempt; made here, by the attempt. */
+export interface AttemptInfo {
+  /** The request as read once from the fetch call. */
+  readonly request: ClaudeRequest;
+  /** `http.request.resend_count` of this attempt. */
+  readonly resendCount: number;
+  /** `anthropic.region` of this attempt. */
+  readonly region: string;
+}
 
 /** Everything an attempt needs from its `createClaudeFetch` instance. */
 export interface AttemptEnv {
