@@ -58,6 +58,8 @@ const WHOLE = '';
 
 interface Shard {
   readonly id: string;
+  /** The id as logged: redacted and bounded (a store's `shardOf` may return anything). */
+  readonly label: string;
   degraded: boolean;
   /** Bumped when the shard degrades: only calls started since then can tell it recovered. */
   epoch: number;
@@ -157,6 +159,7 @@ export class StoreGuard {
     }
     shard = {
       id,
+      label: redactSecrets(id).slice(0, 256),
       degraded: false,
       epoch: 0,
       nextTryAt: 0,
@@ -236,13 +239,13 @@ export class StoreGuard {
       [LOG_FIELDS.STORE_KIND.name]: kind,
       ...fields,
     }));
-    const where = shard.id === WHOLE ? '' : ` shard ${shard.id}`;
+    const where = shard.id === WHOLE ? '' : ` shard ${shard.label}`;
     this.#telemetry.safely('store_log', () =>
       this.#log?.info(
         {
           event: LOG_EVENTS.STORE_RECOVERED.name,
           store: kind,
-          ...(shard.id === WHOLE ? {} : { shard: shard.id }),
+          ...(shard.id === WHOLE ? {} : { shard: shard.label }),
         },
         `claude-otel-middleware: fleet store (${kind})${where} is back; shared state in use`,
       ),
@@ -250,7 +253,7 @@ export class StoreGuard {
   }
 
   #shardFields(shard: Shard): Record<string, string> {
-    return shard.id === WHOLE ? {} : { [LOG_FIELDS.STORE_SHARD.name]: redactSecrets(shard.id).slice(0, 256) };
+    return shard.id === WHOLE ? {} : { [LOG_FIELDS.STORE_SHARD.name]: shard.label };
   }
 
   #failed(shard: Shard, operation: StoreOperation, type: 'timeout' | 'store_error', error: unknown): void {
@@ -283,13 +286,13 @@ export class StoreGuard {
       [A.ANTHROPIC_STORE_OPERATION]: operation,
       [LOG_FIELDS.EXCEPTION_MESSAGE.name]: reason,
     }));
-    const where = shard.id === WHOLE ? '' : ` shard ${shard.id}`;
+    const where = shard.id === WHOLE ? '' : ` shard ${shard.label}`;
     this.#telemetry.safely('store_log', () =>
       this.#log?.warn(
         {
           event: LOG_EVENTS.STORE_DEGRADED.name,
           store: kind,
-          ...(shard.id === WHOLE ? {} : { shard: shard.id }),
+          ...(shard.id === WHOLE ? {} : { shard: shard.label }),
           operation,
           reason,
         },
