@@ -31,6 +31,7 @@ import { type ClaudeRequest, headerValue, redactUrl } from './request.js';
 import { observeStream } from './sse/recorder.js';
 import { parseRateLimits, parseRetryAfter, parseShouldRetry, pickHeaders } from './telemetry/headers.js';
 import { A, RATELIMIT_FIELDS, RATELIMIT_RESOURCES } from './telemetry/names.js';
+import { hrTimeAt, timeBaseOf } from './telemetry/time.js';
 
 export type { AttemptEnv, AttemptHandle, AttemptPlan, AttemptResult } from './recorder.js';
 
@@ -146,6 +147,8 @@ function startAttempt(
   parent: Context,
 ): AttemptRecorder {
   const startedAt = performance.now();
+  // On the parent's time base, so the attempt is never stamped after the span it belongs to.
+  const base = timeBaseOf(parent);
   const attributes: Attributes = {
     [A.HTTP_REQUEST_METHOD]: req.method,
     [A.URL_FULL]: redactUrl(plan.url),
@@ -177,6 +180,7 @@ function startAttempt(
           kind: SpanKind.CLIENT,
           attributes,
           links: plan.previous !== undefined ? [{ context: plan.previous }] : undefined,
+          startTime: hrTimeAt(base, startedAt),
         },
         parent,
       ),
@@ -187,7 +191,7 @@ function startAttempt(
   };
   if (plan.model !== undefined) metricAttributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
   const secrets = requestSecrets(plan.url, (name) => headerValue(req.headers, name));
-  return new AttemptRecorder(env, plan, span, startedAt, metricAttributes, secrets);
+  return new AttemptRecorder(env, plan, span, startedAt, metricAttributes, secrets, base);
 }
 
 /** `anthropic.ratelimit.{resource}.{field}` attribute names, built once. */

@@ -37,6 +37,7 @@ import { resolveFleet } from './store/fleet.js';
 import { regionFromHost } from './telemetry/headers.js';
 import { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS, SPANS } from './telemetry/names.js';
+import { hrTimeAt, rememberBase, timeBaseOf } from './telemetry/time.js';
 import { totalInput } from './usage.js';
 
 /**
@@ -183,29 +184,35 @@ function propagationOption(value: ClaudeFetchOptions['propagation']): boolean | 
 
 /** The operation's end with the stream's: the result of its last attempt, as the stream ended. */
 function endWith(
-  finish: (result: AttemptResult | undefined) => void,
+  finish: Finish,
   done: Promise<AttemptResult>,
   kind: 'complete' | 'error' | 'cancelled',
   error?: unknown,
 ): void {
+  // The stream the caller reads ends now (its last attempt has ended already, or ends with it).
+  const at = performance.now();
   void done.then(
     (result) => {
+      const endedAt = Math.max(at, result.endedAt ?? 0);
       if (kind === 'complete') {
-        finish({ ...result, errorType: undefined, outcome: 'ok' });
+        finish({ ...result, errorType: undefined, outcome: 'ok' }, undefined, endedAt);
       } else if (kind === 'error') {
         const reason = error instanceof StreamInterruptedError ? error.reason : result.errorType;
-        finish({ ...result, errorType: reason ?? 'stream_error', outcome: 'error' });
+        finish({ ...result, errorType: reason ?? 'stream_error', outcome: 'error' }, undefined, endedAt);
       } else {
-        finish({ ...result, outcome: 'cancelled' });
+        finish({ ...result, outcome: 'cancelled' }, undefined, endedAt);
       }
     },
-    () => finish(undefined),
+    () => finish(undefined, undefined, at),
   );
 }
 
+/** Ends an operation: with its last attempt's result, the error that ended it, when (perf ms). */
+type Finish = (result: AttemptResult | undefined, error?: unknown, at?: number) => void;
+
 /** What ends an operation whose resumable stream was dropped before its end. */
 interface DroppedStream {
-  readonly finish: (result: AttemptResult | undefined) => void;
+  readonly finish: Finish;
   /** The last attempt's `done` (not the handle: it holds the response, hence the body). */
   done: Promise<AttemptResult>;
 }
@@ -232,7 +239,7 @@ function resumeOperation(
     op: Operation;
     telemetry: Telemetry;
     send: (plan: AttemptPlan) => Promise<AttemptHandle>;
-    finish: (result: AttemptResult | undefined) => void;
+    finish: Finish;
   },
 ): ReadableStream<Uint8Array> {
   const { req, plan, op, telemetry, send } = ctx;
@@ -450,7 +457,9 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       if (!handle.ok) throw handle.error;
       return handle.response;
     }
-    // The operation: its span, its deadline, its policies.
+    // The operation: its span (on its parent's time base, so it never ends after the SDK's call
+    // span), its deadline, its policies.
+    const timeBase = timeBaseOf(parent);
     const span = telemetry.safely('start_span', () =>
       telemetry.tracer.startSpan(
         `${req.operation}${req.model !== undefined ? ` ${req.model}` : ''}`,
@@ -461,11 +470,15 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
             [A.GEN_AI_OPERATION_NAME]: req.operation,
             ...(req.model !== undefined ? { [A.GEN_AI_REQUEST_MODEL]: req.model } : {}),
           },
+          startTime: hrTimeAt(timeBase, startedAt),
         },
         parent,
       ),
     );
-    if (span !== undefined) parent = trace.setSpan(parent, span);
+    if (span !== undefined) {
+      rememberBase(span, timeBase);
+      parent = trace.setSpan(parent, span);
+    }
     const deadline = new AbortController();
     const deadlineTimer =
       totalMs === undefined
@@ -482,6 +495,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       deadlineAt: totalMs === undefined ? Number.POSITIVE_INFINITY : clock.now() + totalMs,
       retrying: retry !== undefined,
       attempts: 0,
+      timeBase,
     };
     const send = compose(op, policies, async (p) => {
       op.attempts++;
@@ -489,6 +503,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       // A timeout of ours is a decision too: record it on the operation as well as on the attempt.
       handle.done.then(
         (result) => {
+          if (result.endedAt !== undefined) op.lastEndedAt = Math.max(op.lastEndedAt ?? 0, result.endedAt);
           const kind = timeoutKind(result.errorType);
           if (kind !== undefined) decide(op, EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: kind });
         },
@@ -496,7 +511,13 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
       );
       return handle;
     });
-    const finish = (result: AttemptResult | undefined, error?: unknown): void => {
+    /**
+     * Ends the operation, stamped when it ended (`at`, default the last attempt's end, else now):
+     * no earlier than its attempts, and before the SDK's call span (which ends a few microtasks
+     * after the body it read did).
+     */
+    const finish = (result: AttemptResult | undefined, error?: unknown, at?: number): void => {
+      const endedAt = Math.max(at ?? result?.endedAt ?? performance.now(), op.lastEndedAt ?? 0);
       deadlineTimer?.cancel();
       if (result !== undefined) {
         telemetry.safely('operation_metrics', () => recordOperation(telemetry, req, startedAt, result));
@@ -511,7 +532,7 @@ export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch
           if (result?.facts.model !== undefined)
             span.setAttribute(A.GEN_AI_RESPONSE_MODEL, result.facts.model);
         } finally {
-          span.end();
+          span.end(hrTimeAt(timeBase, endedAt));
         }
       });
     };

@@ -9,6 +9,7 @@ import type { Clock, Random } from './policies/types.js';
 import type { AttemptHandle, AttemptPlan, AttemptResult } from './recorder.js';
 import type { ClaudeRequest } from './request.js';
 import type { Telemetry } from './telemetry/instruments.js';
+import { hrTimeAt } from './telemetry/time.js';
 
 /** What the policies of one operation share. */
 export interface Operation {
@@ -26,6 +27,10 @@ export interface Operation {
   readonly retrying: boolean;
   /** HTTP attempts made so far. */
   attempts: number;
+  /** The operation span's time base (`telemetry/time.ts`): its events are stamped on it. */
+  readonly timeBase?: number | undefined;
+  /** performance.now() when the last attempt so far ended. */
+  lastEndedAt?: number | undefined;
 }
 
 /** Sends one attempt according to `plan`. */
@@ -68,9 +73,15 @@ export function answered(plan: AttemptPlan, response: Response, errorType: strin
   };
 }
 
-/** Records a decision as an event on the operation span, and as a log event (see `LOG_EVENTS`). */
-export function decide(op: Operation, name: string, attributes: Attributes): void {
+/**
+ * Records a decision as an event on the operation span, and as a log event (see `LOG_EVENTS`),
+ * stamped `at` (a `performance.now()` reading; default now): when the decision was made.
+ */
+export function decide(op: Operation, name: string, attributes: Attributes, at = performance.now()): void {
   const span = op.span;
-  if (span !== undefined) op.telemetry.safely('decision_event', () => span.addEvent(name, attributes));
+  if (span !== undefined) {
+    const time = op.timeBase !== undefined ? hrTimeAt(op.timeBase, at) : undefined;
+    op.telemetry.safely('decision_event', () => span.addEvent(name, attributes, time));
+  }
   op.telemetry.safely('decision_log', () => op.telemetry.log.decision(name, attributes, span, op.request));
 }

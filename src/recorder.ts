@@ -2,13 +2,20 @@
  * The state of one attempt and the one place where its span ends: final attributes, status,
  * `span.end()` and the attempt metrics, exactly once, however the attempt ended.
  */
-import { type Attributes, type Span, type SpanContext, SpanStatusCode } from '@opentelemetry/api';
+import {
+  type Attributes,
+  type HrTime,
+  type Span,
+  type SpanContext,
+  SpanStatusCode,
+} from '@opentelemetry/api';
 import { ClaudeTimeoutError } from './policies/errors.js';
 import type { Clock } from './policies/types.js';
 import { redactError, redactText } from './redact.js';
 import type { ClaudeRequest } from './request.js';
 import type { Telemetry } from './telemetry/instruments.js';
 import { A, EVENTS } from './telemetry/names.js';
+import { hrTimeAt } from './telemetry/time.js';
 import { type MessageFacts, totalInput } from './usage.js';
 
 export interface AttemptPlan {
@@ -46,6 +53,8 @@ export interface AttemptResult {
   readonly facts: MessageFacts;
   /** performance.now() at the attempt's start. */
   readonly startedAt: number;
+  /** performance.now() when the attempt ended (unset for an answer a policy gave). */
+  readonly endedAt?: number | undefined;
   readonly durationS: number;
   /** Streams: seconds from the attempt's start to the first content delta. */
   readonly timeToFirstChunkS: number | undefined;
@@ -175,6 +184,8 @@ export class AttemptRecorder {
     readonly metricAttributes: Attributes,
     /** The request's credentials, redacted from every string recorded (see `redact.ts`). */
     readonly secrets: readonly string[] = [],
+    /** The span's time base (`telemetry/time.ts`): its end is stamped on it. */
+    readonly timeBase: number | undefined = undefined,
   ) {}
 
   /** Runs `fn` once when the attempt ends (timers, registrations). */
@@ -188,7 +199,8 @@ export class AttemptRecorder {
     if (this.ended) return;
     this.ended = true;
     this.redactFacts();
-    const durationS = (performance.now() - this.startedAt) / 1000;
+    const endedAt = performance.now();
+    const durationS = (endedAt - this.startedAt) / 1000;
     const { telemetry } = this.env;
     const { span, facts } = this;
     telemetry.safely('end_span', () => {
@@ -213,12 +225,13 @@ export class AttemptRecorder {
         if (this.errorType !== undefined) attributes[A.ERROR_TYPE] = this.errorType;
         if (this.output !== undefined) attributes[A.GEN_AI_OUTPUT_MESSAGES] = this.output;
         span.setAttributes(attributes);
+        const at = this.timeBase !== undefined ? hrTimeAt(this.timeBase, endedAt) : undefined;
         const timeout = timeoutKind(this.errorType);
         if (timeout !== undefined)
-          span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout });
+          span.addEvent(EVENTS.TIMEOUT.name, { [A.ANTHROPIC_TIMEOUT_KIND]: timeout }, at);
         // The runtime's error text may hold the URL with its credentials, or what a server echoed.
         const recorded = error !== undefined ? redactError(error, this.secrets) : undefined;
-        if (recorded !== undefined) span.recordException(recorded);
+        if (recorded !== undefined) span.recordException(recorded, at);
         if (outcome === 'error') {
           span.setStatus({
             code: SpanStatusCode.ERROR,
@@ -226,7 +239,7 @@ export class AttemptRecorder {
           });
         }
       } finally {
-        span.end();
+        span.end(this.timeBase !== undefined ? hrTimeAt(this.timeBase, endedAt) : undefined);
       }
     });
     telemetry.safely('attempt_metrics', () => {
@@ -266,6 +279,7 @@ export class AttemptRecorder {
       errorType: this.errorType,
       facts: this.facts,
       startedAt: this.startedAt,
+      endedAt,
       durationS,
       timeToFirstChunkS: this.timeToFirstChunkS,
       outcome,
@@ -289,9 +303,14 @@ export class AttemptRecorder {
     }
   }
 
+  /** Now, on the span's time base (for its events), or undefined to let the SDK stamp it. */
+  now(): HrTime | undefined {
+    return this.timeBase !== undefined ? hrTimeAt(this.timeBase, performance.now()) : undefined;
+  }
+
   anomaly(kind: string): void {
     this.env.telemetry.safely('anomaly', () =>
-      this.span.addEvent(EVENTS.RESPONSE_ANOMALY.name, { [A.ANTHROPIC_ANOMALY_KIND]: kind }),
+      this.span.addEvent(EVENTS.RESPONSE_ANOMALY.name, { [A.ANTHROPIC_ANOMALY_KIND]: kind }, this.now()),
     );
   }
 }

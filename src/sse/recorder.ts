@@ -76,7 +76,7 @@ export function observeStream(
           break;
         case 'error': {
           streamError = errorTypeOf(parse(data)) ?? 'stream_error';
-          rec.span.addEvent(EVENTS.STREAM_ERROR.name, { [A.ERROR_TYPE]: streamError });
+          rec.span.addEvent(EVENTS.STREAM_ERROR.name, { [A.ERROR_TYPE]: streamError }, rec.now());
           break;
         }
       }

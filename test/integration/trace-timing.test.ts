@@ -1,0 +1,113 @@
+/**
+ * How a trace reads in a trace viewer: a child span never ends after its parent (the operation span
+ * no later than the SDK's call span, each attempt no later than the operation span), through the
+ * real SDK and the real OpenTelemetry SDK, for plain, retried, streamed and resumed calls.
+ */
+import Anthropic from '@anthropic-ai/sdk';
+import { hrTimeToNanoseconds } from '@opentelemetry/core';
+import type { ReadableSpan } from '@opentelemetry/sdk-trace';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createClaudeFetch } from '../../src/index.js';
+import { type FakeClaude, startFakeClaude } from '../../src/testing/index.js';
+import { drive, FakeClock } from '../helpers/fake-clock.js';
+import { installOtel, type OtelHarness, settle } from '../helpers/otel.js';
+import { FAKE_API_KEY } from '../helpers/secrets.js';
+
+const params = {
+  model: 'claude-sonnet-4-6',
+  max_tokens: 256,
+  messages: [{ role: 'user' as const, content: 'Tell me.' }],
+};
+
+let otel: OtelHarness;
+let fake: FakeClaude;
+let clock: FakeClock;
+
+beforeAll(async () => {
+  otel = installOtel();
+  fake = await startFakeClaude({ text: 'The quick brown fox jumps over the lazy dog.', pingEvery: 0 });
+});
+
+afterAll(async () => {
+  await fake.close();
+  await otel.shutdown();
+});
+
+beforeEach(() => {
+  otel.reset();
+  fake.reset();
+  clock = new FakeClock(0);
+});
+
+afterEach(async () => {
+  await settle();
+  expect([...otel.openSpans.open.values()]).toEqual([]);
+});
+
+function client(): Anthropic {
+  return new Anthropic({
+    apiKey: FAKE_API_KEY,
+    baseURL: fake.url,
+    maxRetries: 0,
+    fetch: createClaudeFetch({ clock, retry: true, resume: true }),
+  });
+}
+
+const end = (s: ReadableSpan): bigint => BigInt(hrTimeToNanoseconds(s.endTime));
+
+/** Every span that ends after its parent, as `child > parent` lines (none expected). */
+function outlived(): string[] {
+  const spans = otel.spans();
+  const byId = new Map(spans.map((s) => [s.spanContext().spanId, s]));
+  const late: string[] = [];
+  for (const child of spans) {
+    const parent = byId.get(child.parentSpanContext?.spanId ?? '');
+    if (parent !== undefined && end(child) > end(parent)) {
+      late.push(`${child.name} ends ${end(child) - end(parent)} ns after ${parent.name}`);
+    }
+  }
+  return late;
+}
+
+/** Runs `call` `n` times (the order of the ends is a race: one run may pass by luck). */
+async function repeat(n: number, call: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    fake.reset();
+    await drive(clock, call());
+    await settle();
+  }
+}
+
+describe('a child span never outlives its parent', () => {
+  it('plain call: attempt ≤ operation ≤ SDK call span', async () => {
+    await repeat(20, () => client().messages.create(params));
+    const names = new Set(otel.spans().map((s) => s.name));
+    expect(names).toEqual(
+      new Set(['anthropic.messages.create', 'chat claude-sonnet-4-6', 'POST /v1/messages']),
+    );
+    expect(outlived()).toEqual([]);
+  });
+
+  it('retried call', async () => {
+    await repeat(20, () => {
+      fake.setScript([{ status: 529 }, null]);
+      return client().messages.create(params);
+    });
+    expect(otel.spans().filter((s) => s.name === 'POST /v1/messages')).toHaveLength(40);
+    expect(outlived()).toEqual([]);
+  });
+
+  it('streamed call', async () => {
+    await repeat(20, () => client().messages.stream(params).finalMessage());
+    expect(outlived()).toEqual([]);
+  });
+
+  it('resumed stream', async () => {
+    await repeat(20, () => {
+      fake.setScript([{ drop: { afterEvents: 3 } }, null]);
+      return client().messages.stream(params).finalMessage();
+    });
+    expect(otel.spans().filter((s) => s.name === 'POST /v1/messages')).toHaveLength(40);
+    expect(outlived()).toEqual([]);
+  });
+});
