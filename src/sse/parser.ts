@@ -33,6 +33,7 @@ const KNOWN_EVENTS = [
 ].map((name) => ({ name, bytes: new TextEncoder().encode(name) }));
 
 const lineDecoder = new TextDecoder('utf-8', { ignoreBOM: true, fatal: false });
+const textEncoder = new TextEncoder();
 
 /**
  * `indexOf` for the `\r` check of whole chunks: Node's `Buffer#indexOf` (memchr) scans a 64 KB
@@ -98,9 +99,36 @@ export class SseParser {
     private readonly maxLineBytes: number = Number.POSITIVE_INFINITY,
   ) {}
 
-  /** Bytes (or characters) of an unfinished line held. */
+  /** Data of the current event kept so far (UTF-16 units or bytes). */
+  private dataSize = 0;
+
+  /** Bytes (or characters) held of an unfinished line and of the current event's data. */
   get heldBytes(): number {
-    return this.pendingSize + this.pending.length;
+    return this.pendingSize + this.pending.length + this.dataSize;
+  }
+
+  /**
+   * Hands over what is held of the event under way as SSE text that reproduces it (its `event:`
+   * line, its complete `data:` lines, the start of the line being read, with no line end), and
+   * forgets it: the bytes that follow continue that text. For a reader that stops parsing midway
+   * and passes the rest of the stream through.
+   */
+  takePartial(): Uint8Array {
+    let head = '';
+    if (this.event !== undefined) head += `event: ${this.event}\n`;
+    for (const line of this.data) head += `data: ${line}\n`;
+    // Byte mode: the line under way as received; text mode: as decoded (a character whose bytes
+    // are split across this point is the decoder's and comes out as U+FFFD).
+    const out = concatBytes([
+      textEncoder.encode(head),
+      ...this.pendingBytes,
+      textEncoder.encode(this.pending),
+    ]);
+    this.pendingBytes = [];
+    this.pendingSize = 0;
+    this.pending = '';
+    this.resetEvent();
+    return out;
   }
 
   /** The line being read is too long: remember its field, drop it until its end. */
@@ -235,7 +263,10 @@ export class SseParser {
       this.keep = this.wantData(this.event);
     } else if (len === 4 && buf[s] === 100 && buf[s + 1] === 97 && buf[s + 2] === 116 && buf[s + 3] === 97) {
       this.hasData = true;
-      if (this.keep) this.data.push(lineDecoder.decode(buf.subarray(valueStart, end)));
+      if (this.keep) {
+        this.data.push(lineDecoder.decode(buf.subarray(valueStart, end)));
+        this.dataSize += end - valueStart;
+      }
     }
   }
 
@@ -318,6 +349,7 @@ export class SseParser {
     this.event = undefined;
     this.dataDropped = false;
     if (this.data.length > 0) this.data = [];
+    this.dataSize = 0;
     this.hasData = false;
     this.keep = true;
   }
@@ -358,7 +390,10 @@ export class SseParser {
       this.keep = this.wantData(this.event);
     } else if (len === 4 && text.startsWith('data', s)) {
       this.hasData = true;
-      if (this.keep) this.data.push(text.slice(valueStart, end));
+      if (this.keep) {
+        this.data.push(text.slice(valueStart, end));
+        this.dataSize += end - valueStart;
+      }
     }
     // `id`, `retry` and unknown fields are ignored.
   }

@@ -124,6 +124,12 @@ class Checkpoint {
 
 const encoder = new TextEncoder();
 
+/**
+ * An event larger than this (bytes held of it) is not held whole: from there on the stream passes
+ * through untouched and is no longer resumed.
+ */
+export const MAX_EVENT_BYTES = 8 * 1024 * 1024;
+
 /** A stream whose first event has not come within this many bytes is passed through untouched. */
 const MAX_UNDECIDED_BYTES = 1024 * 1024;
 
@@ -497,6 +503,19 @@ export function resumableStream(
           }
           parser.push(result.value);
           if (mode === 'undecided' && rawBytes > MAX_UNDECIDED_BYTES) mode = 'passthrough';
+          // (Not within a continuation: its events are renumbered, so its bytes cannot go on as they are.)
+          if (mode === 'messages' && resumptions === 0 && parser.heldBytes > MAX_EVENT_BYTES) {
+            // An event too large to hold (a 30 MB data line): the complete events so far, then this
+            // one as it stands, then the rest of the body untouched. Not resumed from here on.
+            options.onDecision('not_resumable', 'event_too_large');
+            pending.push(parser.takePartial());
+            mode = 'passthrough';
+            raw = [];
+            const out = concatBytes(pending);
+            pending = [];
+            controller.enqueue(out);
+            return;
+          }
           if (mode === 'passthrough') {
             // The first event is not `message_start` (a Text Completions stream, another API): the
             // bytes go on untouched, and nothing is resumed.

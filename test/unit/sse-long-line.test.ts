@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { createClaudeFetch } from '../../src/fetch.js';
 import { SseParser } from '../../src/sse/parser.js';
 import { MAX_OBSERVED_LINE } from '../../src/sse/recorder.js';
+import { MAX_EVENT_BYTES } from '../../src/sse/resume.js';
 
 const encoder = new TextEncoder();
 const HUGE = 30 * 1024 * 1024;
@@ -76,5 +77,56 @@ describe('a 30 MB SSE data line', () => {
       received += chunk.byteLength;
     expect(received).toBe(total);
     expect(received).toBeGreaterThan(HUGE);
+  });
+});
+
+describe('a 30 MB SSE data line with resume on', () => {
+  it('is not held whole: the stream passes through from that event on, byte for byte', async () => {
+    const start =
+      'event: message_start\ndata: {"type":"message_start","message":{"id":"msg_01long","type":"message","role":"assistant","model":"claude-sonnet-4-6","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":5,"output_tokens":1}}}\n\n' +
+      'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n';
+    const end =
+      'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n' +
+      'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":9}}\n\n' +
+      'event: message_stop\ndata: {"type":"message_stop"}\n\n';
+    let pulled = 0;
+    let delivered = 0;
+    let held = 0;
+    const sent: Uint8Array[] = [];
+    const inner = async (): Promise<Response> => {
+      const chunks = (function* () {
+        yield encoder.encode(start);
+        yield* hugeEvent(end);
+      })();
+      const body = new ReadableStream<Uint8Array>(
+        {
+          pull(controller) {
+            const next = chunks.next();
+            if (next.done) controller.close();
+            else {
+              // What sits between the network and the consumer, each time we read more.
+              held = Math.max(held, pulled - delivered);
+              pulled += next.value.byteLength;
+              sent.push(next.value);
+              controller.enqueue(next.value);
+            }
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      return new Response(body, { headers: { 'content-type': 'text/event-stream' } });
+    };
+    const f = createClaudeFetch({ fetch: inner as typeof fetch, resume: true });
+    const response = await f('https://api.anthropic.com/v1/messages', {
+      method: 'POST',
+      body: JSON.stringify({ model: 'claude-sonnet-4-6', max_tokens: 1, stream: true, messages: [] }),
+    });
+    const received: Uint8Array[] = [];
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      received.push(chunk);
+      delivered += chunk.byteLength;
+    }
+    expect(held).toBeLessThanOrEqual(MAX_EVENT_BYTES + 2 * PIECE);
+    expect(Buffer.concat(received).equals(Buffer.concat(sent))).toBe(true);
   });
 });
