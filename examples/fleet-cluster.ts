@@ -13,7 +13,15 @@ const cluster = new Cluster([{ host, port: Number(port) }], {
   redisOptions: { maxRetriesPerRequest: 0, connectTimeout: 1_000 },
 });
 const store = new RedisFleetStore({ client: cluster, prefix: 'myapp:claude:' });
-await store.ready(); // connects and loads the scripts on every master
+// Connects and loads the scripts on every master; without a cluster the fetch still works, each
+// process on its own state.
+let shared = true;
+try {
+  await store.ready();
+} catch (error) {
+  shared = false;
+  console.log(`Redis Cluster not reachable (${(error as Error).message}): each process keeps its own state`);
+}
 
 const fetch = createClaudeFetch({ retry: true, breaker: true, throttle: true, cache: true, store });
 const fake = await startFakeClaude(); // in your app: drop it, and the client's apiKey and baseURL
@@ -25,11 +33,15 @@ await client.messages.create({
 });
 
 // Which master holds what (each one's outage degrades only its own keys).
-const key = `${new URL(fake.url).hostname}|claude-sonnet-4-6`;
-console.log(`breaker on ${store.shardOf('breaker', key)}`);
-console.log(`budget on ${store.shardOf('budget', 'retry')}`);
-console.log(`headroom on ${store.shardOf('headroom', key)}`);
+if (shared) {
+  const key = `${new URL(fake.url).hostname}|claude-sonnet-4-6`;
+  console.log(`breaker on ${store.shardOf('breaker', key)}`);
+  console.log(`budget on ${store.shardOf('budget', 'retry')}`);
+  console.log(`headroom on ${store.shardOf('headroom', key)}`);
+}
 
 fetch.shutdown();
-await cluster.quit(); // the client is yours: neither shutdown() nor store.close() closes it
+if (shared)
+  await cluster.quit(); // the client is yours: neither shutdown() nor store.close() closes it
+else cluster.disconnect();
 await fake.close();
