@@ -2,6 +2,7 @@
  * `createClaudeFetch`: a `fetch` for `new Anthropic({ fetch })` that runs each call through the
  * pipeline (policies around one instrumented attempt) and records the operation's metrics.
  */
+
 import { type Attributes, context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import {
   type AttemptEnv,
@@ -12,6 +13,7 @@ import {
   suppressTracing,
 } from './attempt.js';
 import { isEventStream, rebuild } from './body.js';
+import { CLAUDE_FETCH_OPTIONS, checkOptions } from './config.js';
 import type { ClaudeFetchOptions } from './options.js';
 import { compose, decide, type Operation, type Policy } from './pipeline.js';
 import type { BreakerRegistry } from './policies/breaker.js';
@@ -294,7 +296,8 @@ function resumeOperation(
  * @param options Every option is optional; see {@link ClaudeFetchOptions}.
  * @returns The fetch for `new Anthropic({ fetch })`; call its `shutdown()` when done with it (it
  *   stops the region health probes, if any).
- * @throws TypeError when an option is invalid (at creation, never per request).
+ * @throws ClaudeOtelOptionsError (a `TypeError`) when an option is invalid, naming its path, the value
+ *   and what was expected, and for an unknown key the closest known one (at creation, never per request).
  *
  * @example
  * ```ts
@@ -305,6 +308,7 @@ function resumeOperation(
  * ```
  */
 export function createClaudeFetch(options: ClaudeFetchOptions = {}): ClaudeFetch {
+  checkOptions(CLAUDE_FETCH_OPTIONS, options);
   const telemetry = new Telemetry(options.tracerProvider, options.meterProvider, {
     ...options.logging,
     logger: options.logger,

@@ -10,6 +10,7 @@
  * Terms: an *operation* is one call of the fetch (one SDK attempt); an *attempt* is one HTTP
  * request sent for it. Until resilience policies are configured the two are one to one.
  */
+export { ClaudeOtelOptionsError } from './config.js';
 export type { ClaudeFetch } from './fetch.js';
 export { createClaudeFetch } from './fetch.js';
 export type {

@@ -10,6 +10,7 @@ import { basename, extname } from 'node:path';
 import * as api from '@opentelemetry/api';
 import { type Attributes, diag } from '@opentelemetry/api';
 import { NodeSDK, type NodeSDKConfiguration } from '@opentelemetry/sdk-node';
+import { ClaudeOtelOptionsError, checkOptions, SETUP_OPTIONS, show } from './config.js';
 
 /** Options of {@link setup}. Every option is optional; the `OTEL_*` variables configure the rest. */
 export interface SetupOptions {
@@ -204,21 +205,12 @@ export function defaultServiceName(
 }
 
 function validate(options: SetupOptions): void {
-  if (typeof options !== 'object' || options === null)
-    throw new TypeError('setup(options): options must be an object');
-  for (const key of ['serviceName', 'serviceVersion', 'endpoint'] as const) {
-    const value = options[key];
-    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) {
-      throw new TypeError(`setup(options): ${key} must be a non-empty string`);
-    }
-  }
+  checkOptions(SETUP_OPTIONS, options);
   if (options.endpoint !== undefined && !URL.canParse(options.endpoint)) {
-    throw new TypeError(
-      `setup(options): endpoint must be a URL such as http://localhost:4318, got ${options.endpoint}`,
+    throw new ClaudeOtelOptionsError(
+      'endpoint',
+      show(options.endpoint),
+      'a URL such as http://localhost:4318',
     );
-  }
-  const interval = options.metricExportIntervalMs;
-  if (interval !== undefined && !(Number.isInteger(interval) && interval > 0)) {
-    throw new TypeError('setup(options): metricExportIntervalMs must be a positive integer');
   }
 }

@@ -4,13 +4,13 @@ import type { ClaudeFetchOptions } from '../../src/options.js';
 
 describe('createClaudeFetch options', () => {
   it.each([
-    [{ fetch: 'nope' }, /options.fetch must be a function/],
-    [{ requestHook: 1 }, /options.requestHook must be a function/],
-    [{ responseHook: {} }, /options.responseHook must be a function/],
-    [{ ignoreRequest: true }, /options.ignoreRequest must be a function/],
-    [{ region: '' }, /options.region must be a non-empty string/],
-    [{ captureContent: { maxLength: 0 } }, /captureContent.maxLength must be a positive integer/],
-    [{ captureContent: { maxLength: 1.5 } }, /captureContent.maxLength must be a positive integer/],
+    [{ fetch: 'nope' }, /^fetch: expected a function, got "nope" \(a string\)$/],
+    [{ requestHook: 1 }, /^requestHook: expected a function, got 1 \(a number\)$/],
+    [{ responseHook: {} }, /^responseHook: expected a function, got \{\} \(an empty object\)$/],
+    [{ ignoreRequest: true }, /^ignoreRequest: expected a function, got true \(a boolean\)$/],
+    [{ region: '' }, /^region: expected a non-empty string, got "" \(a string\)$/],
+    [{ captureContent: { maxLength: 0 } }, /^captureContent.maxLength: expected an integer ≥ 1, got 0/],
+    [{ captureContent: { maxLength: 1.5 } }, /^captureContent.maxLength: expected an integer ≥ 1, got 1.5/],
   ])('rejects %o with a TypeError at creation', (options, message) => {
     expect(() => createClaudeFetch(options as unknown as ClaudeFetchOptions)).toThrow(TypeError);
     expect(() => createClaudeFetch(options as unknown as ClaudeFetchOptions)).toThrow(message);

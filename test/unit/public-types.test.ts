@@ -138,6 +138,7 @@ describe('public types', () => {
     expect(Object.keys(root).sort()).toEqual(
       [
         'ATTRIBUTES',
+        'ClaudeOtelOptionsError',
         'ClaudeTimeoutError',
         'EVENTS',
         'INSTRUMENTATION_SCOPE',
