@@ -21,6 +21,12 @@ function harness() {
     ],
   });
   const tracer = provider.getTracer(INSTRUMENTATION_SCOPE);
+  // The test's clock: every start, event and end gets the next millisecond. The SDK's own times are
+  // not comparable across spans at sub-millisecond scale (a span starts at Date.now(), whole
+  // milliseconds; an event is its span's start plus performance.now() since), so an event added
+  // after a child span could sort before it when the child started in the next millisecond.
+  let now = Date.UTC(2026, 0, 1);
+  const tick = (): Date => new Date(now++);
   /** One operation: attempts as [region, status] and the operation span's events. */
   const operation = (
     attempts: Array<[string, number]>,
@@ -30,6 +36,7 @@ function harness() {
     const op = tracer.startSpan('chat claude-sonnet-4-6', {
       kind: SpanKind.INTERNAL,
       attributes: { 'anthropic.operation.attempts': attempts.length },
+      startTime: tick(),
     });
     const ctx = trace.setSpan(context.active(), op);
     attempts.forEach(([region, status], i) => {
@@ -42,14 +49,15 @@ function harness() {
             'http.request.resend_count': i,
             'http.response.status_code': status,
           },
+          startTime: tick(),
         },
         ctx,
       );
-      a.end();
+      a.end(tick());
     });
-    for (const [name, attributes] of events) op.addEvent(name, attributes);
+    for (const [name, attributes] of events) op.addEvent(name, attributes, tick());
     if (failed) op.setStatus({ code: SpanStatusCode.ERROR });
-    op.end();
+    op.end(tick());
     return op;
   };
   return { sampler, operation };
