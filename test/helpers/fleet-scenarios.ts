@@ -5,6 +5,8 @@
  * `createClaudeFetch` with the Redis store, against the fake API, driven in lockstep rounds over
  * IPC so that what each round may send is decided by the shared state, not by timing.
  */
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { expect, it } from 'vitest';
 import type { FakeClaude, Fault } from '../../src/testing/types.js';
 import { type Fleet, startFleet } from './fleet.js';
@@ -45,6 +47,58 @@ export function fleetTools(backend: FleetBackend, prefixOf: () => string) {
   };
 }
 
+/**
+ * A pass-through HTTP proxy in front of `target` that, while held, keeps each request it receives
+ * until `release()`: a test can then act while that request is out, as long as it needs.
+ */
+async function gatedProxy(target: string) {
+  let gate: { promise: Promise<void>; resolve: () => void } | undefined;
+  let held = 0;
+  const server = createServer((req, res) => {
+    const forward = () => {
+      const up = request(
+        new URL(req.url ?? '/', target),
+        { method: req.method, headers: req.headers },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    };
+    if (gate === undefined) return forward();
+    held++;
+    void gate.promise.then(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    held: () => held,
+    hold() {
+      let resolve = () => {};
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      gate = { promise, resolve };
+    },
+    release() {
+      gate?.resolve();
+      gate = undefined;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls `done` (every 10 ms) until it holds: waiting for an event, not for a time. */
+async function until(done: () => Promise<boolean>): Promise<void> {
+  while (!(await done())) await sleep(10);
+}
+
 /** The scenarios, as `it`s in the caller's `describe`. */
 export function sharedFleetScenarios(backend: FleetBackend, prefixOf: () => string): void {
   const { fleet, attempts, flat, types } = fleetTools(backend, prefixOf);
@@ -77,17 +131,24 @@ export function sharedFleetScenarios(backend: FleetBackend, prefixOf: () => stri
 
   it('sustained 529: the breaker opens for all at the shared threshold; one probe across the fleet', async () => {
     fault(() => ({ status: 529 }));
-    const f = await fleet({
-      breaker: {
-        mode: 'consecutive',
-        consecutiveFailures: 6,
-        openMs: 600,
-        openBackoffMultiplier: 2,
-        halfOpenProbes: 1,
-        // Fail fast: this test counts refusals (holding has its own tests, fleet-hold.test.ts).
-        hold: false,
+    // Time moves only when the test says (f.advance): an open period (60 s, then 120 s) never
+    // ends while a round runs, however slow the machine.
+    const proxy = await gatedProxy(backend.fake().url);
+    const f = await fleet(
+      {
+        breaker: {
+          mode: 'consecutive',
+          consecutiveFailures: 6,
+          openMs: 60_000,
+          openBackoffMultiplier: 2,
+          halfOpenProbes: 1,
+          // Fail fast: this test counts refusals (holding has its own tests, fleet-hold.test.ts).
+          hold: false,
+        },
       },
-    });
+      { fakeUrl: proxy.url },
+    );
+    const rejections = async () => (await f.stats()).reduce((n, s) => n + s.breakerRejections, 0);
     try {
       // Rounds of one request per worker at once. Two rounds: the 6th failure opened the breaker (a
       // worker that started its second request after that may have been refused already).
@@ -101,25 +162,35 @@ export function sharedFleetScenarios(backend: FleetBackend, prefixOf: () => stri
       expect(types(third)).toEqual(Array(WORKERS).fill('circuit_open'));
       expect(attempts()).toBe(opened);
       // Local breakers would each have needed 6 failures: 24 attempts.
-      await sleep(700);
-      // Half-open: all four try at once, exactly one probe goes out (and fails: re-opened for 1.2 s).
+      await f.advance(61_000);
+      // Half-open: all four try at once, exactly one probe goes out (and fails: re-opened for 120 s).
       const probe = await f.send(1);
       expect(attempts()).toBe(opened + 1);
       expect(types(probe).filter((t) => t === 'circuit_open')).toHaveLength(WORKERS - 1);
       expect((await f.send(1)).flat().every((r) => r.errorType === 'circuit_open')).toBe(true);
       expect(attempts()).toBe(opened + 1);
-      // Recovery: the next probe succeeds (slowly, so that the others ask for a slot while it is
-      // out) and closes the breaker for the whole fleet.
-      fault(() => ({ delayHeadersMs: 300 }));
-      await sleep(1_300);
-      const recovering = await f.send(1);
+      // Recovery: the next probe succeeds, held at the proxy until the others have asked for a slot
+      // while it is out (and been refused), and closes the breaker for the whole fleet.
+      fault(() => undefined);
+      await f.advance(121_000);
+      const refusedBefore = await rejections();
+      proxy.hold();
+      const recovering = f.send(1);
+      // Until every worker has either been refused or has its request held.
+      await until(async () => proxy.held() + (await rejections()) >= refusedBefore + WORKERS);
+      expect(proxy.held()).toBe(1);
+      expect(await rejections()).toBe(refusedBefore + WORKERS - 1);
+      expect(attempts()).toBe(opened + 1);
+      proxy.release();
+      const recovered = await recovering;
       expect(attempts()).toBe(opened + 2);
-      expect(flat(recovering).filter((r) => r.ok)).toHaveLength(1);
+      expect(flat(recovered).filter((r) => r.ok)).toHaveLength(1);
       const after = await f.send(1);
       expect(flat(after).every((r) => r.ok)).toBe(true);
       expect(attempts()).toBe(opened + 2 + WORKERS);
     } finally {
       await f.close();
+      await proxy.close();
     }
   });
 

@@ -7,6 +7,10 @@
  * - `{ type: 'send', count, concurrency, gapMs, durationMs }` → `{ type: 'results', results }`
  *   (one per request: ok, status, error type, ms, when it finished)
  * - `{ type: 'stats' }` → `{ type: 'stats', logs, storeShared, storeErrors, throttleWaits }`
+ * - `{ type: 'advance', ms, store }` → `{ type: 'advanced' }`: moves this worker's policy clock `ms`
+ *   ahead and, with `store`, the fleet's shared breaker deadlines in Redis (open-until and probe
+ *   leases, which the scripts compare with the server's `TIME`) by as much, so that an open period
+ *   ends when the test says, not when real time has passed.
  * - `{ type: 'exit' }` closes the store and exits.
  */
 import Anthropic from '@anthropic-ai/sdk';
@@ -14,7 +18,9 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { Cluster } from 'ioredis';
 import { createClaudeFetch } from '../../src/fetch.js';
 import type { ClaudeFetchOptions } from '../../src/options.js';
+import { systemClock } from '../../src/policies/clock.js';
 import { claudeOtelErrorOf } from '../../src/policies/errors.js';
+import type { Clock } from '../../src/policies/types.js';
 import type { StoreLogger } from '../../src/store/guard.js';
 import { RedisFleetStore } from '../../src/store/redis.js';
 
@@ -55,7 +61,34 @@ type Message =
       intervalMs?: number;
     }
   | { type: 'stats' }
+  | { type: 'advance'; ms: number; store?: boolean }
   | { type: 'exit' };
+
+/** The policies' clock: the real one, plus however far the test has moved it ahead. */
+let offsetMs = 0;
+const clock: Clock = {
+  now: () => systemClock.now() + offsetMs,
+  sleep: (ms, signal) => systemClock.sleep(ms, signal),
+  setTimer: (fn, ms) => systemClock.setTimer(fn, ms),
+};
+
+/** Moves the shared breakers' deadlines under `prefix` `ms` earlier (on every master of a cluster). */
+async function advanceStore(prefix: string, ms: number): Promise<void> {
+  const nodes = cluster !== undefined ? cluster.nodes('master') : store !== undefined ? [store.client] : [];
+  for (const node of nodes) {
+    for (const key of await node.keys(`${prefix}breaker:*`)) {
+      const type = await node.type(key);
+      if (type === 'hash') {
+        if ((await node.hexists(key, 'openUntil')) === 1) await node.hincrby(key, 'openUntil', -ms);
+      } else if (type === 'zset') {
+        const members = await node.zrange(key, '0', '-1', 'WITHSCORES');
+        for (let i = 0; i + 1 < members.length; i += 2) {
+          await node.zadd(key, Number(members[i + 1]) - ms, members[i] as string);
+        }
+      }
+    }
+  }
+}
 
 /** Reads the worker's metrics on demand. */
 class Reader extends MetricReader {
@@ -86,6 +119,7 @@ async function metric(
 let client: Anthropic | undefined;
 let store: RedisFleetStore | undefined;
 let cluster: Cluster | undefined;
+let prefix = '';
 const logs: string[] = [];
 /** The store's events with their shard and `Date.now()`. */
 const events: Array<{ event: string; shard: string | undefined; at: number }> = [];
@@ -133,7 +167,8 @@ process.on('message', (message: Message) => {
   void (async () => {
     if (message.type === 'init') {
       const c = message.config;
-      const options: ClaudeFetchOptions = { ...c.options, meterProvider };
+      const options: ClaudeFetchOptions = { ...c.options, meterProvider, clock };
+      prefix = c.prefix ?? 'claude-otel:';
       if (c.cluster !== undefined) {
         // The setup the README recommends for Redis Cluster.
         cluster = new Cluster(c.cluster, {
@@ -203,7 +238,12 @@ process.on('message', (message: Message) => {
             (a) => a['error.type'] === 'timeout' && a['anthropic.store.operation'] !== 'probe',
           )) ?? 0,
         throttleWaits: (await metric('anthropic.client.throttle.waits')) ?? 0,
+        breakerRejections: (await metric('anthropic.client.circuit_breaker.rejections')) ?? 0,
       });
+    } else if (message.type === 'advance') {
+      if (message.store) await advanceStore(prefix, message.ms);
+      offsetMs += message.ms;
+      send({ type: 'advanced' });
     } else if (message.type === 'exit') {
       await store?.close();
       cluster?.disconnect();

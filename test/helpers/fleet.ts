@@ -15,6 +15,8 @@ export interface WorkerStats {
   storeShared: boolean;
   storeErrors: number;
   throttleWaits: number;
+  /** Requests the fleet breaker refused. */
+  breakerRejections: number;
 }
 
 const WORKER = fileURLToPath(new URL('./fleet-worker.ts', import.meta.url));
@@ -33,6 +35,12 @@ export interface Fleet {
     },
   ): Promise<WorkerResult[][]>;
   stats(): Promise<WorkerStats[]>;
+  /**
+   * Moves time `ms` ahead for the fleet's breakers: every worker's policy clock, and the shared
+   * breaker deadlines in Redis (which the scripts compare with the server's clock). No request may
+   * be in flight.
+   */
+  advance(ms: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -82,6 +90,11 @@ export async function startFleet(size: number, config: (id: number) => WorkerCon
     },
     async stats() {
       return Promise.all(children.map((c) => request<WorkerStats>(c, { type: 'stats' }, 'stats')));
+    },
+    async advance(ms) {
+      await Promise.all(
+        children.map((c, id) => request(c, { type: 'advance', ms, store: id === 0 }, 'advanced')),
+      );
     },
     async close() {
       await Promise.all(
