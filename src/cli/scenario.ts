@@ -25,9 +25,11 @@
  * take the interval [0, 1) in order, each its `rate` wide, so each rule's rate is its own
  * probability (while rates add up to more than 1 the earlier rules win).
  */
+
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { type ClaudeOtelOptionsError, closest } from '../config.js';
 import { hashSeed, mulberry32, type Rng } from '../testing/rng.js';
 import type { Fault } from '../testing/types.js';
 
@@ -76,8 +78,15 @@ export class ScenarioError extends Error {
     readonly field: string,
     readonly problem: string,
     readonly source?: string,
+    /** For an unknown field: the closest known one (the same rule as the library's options check). */
+    readonly suggestion?: string,
   ) {
     super(`${source !== undefined ? `${source}: ` : ''}${field === '' ? '' : `${field} `}${problem}`);
+  }
+
+  /** The field's path, as {@link ClaudeOtelOptionsError.path} names an option's. */
+  get path(): string {
+    return this.field;
   }
 }
 
@@ -114,7 +123,15 @@ class Reader {
   only(keys: readonly string[]): void {
     for (const key of Object.keys(this.value)) {
       if (!keys.includes(key)) {
-        throw new ScenarioError(this.at(key), `is not a known field (expected one of: ${keys.join(', ')})`);
+        const close = closest(key, keys);
+        const suggestion = close === undefined ? undefined : this.at(close);
+        const hint = suggestion === undefined ? '' : `; did you mean ${suggestion}?`;
+        throw new ScenarioError(
+          this.at(key),
+          `is not a known field${hint} (expected one of: ${keys.join(', ')})`,
+          undefined,
+          suggestion,
+        );
       }
     }
   }
@@ -306,7 +323,7 @@ export function validateScenario(document: unknown, fallbackName = 'scenario', s
     };
   } catch (error) {
     if (error instanceof ScenarioError && source !== undefined && error.source === undefined) {
-      throw new ScenarioError(error.field, error.problem, source);
+      throw new ScenarioError(error.field, error.problem, source, error.suggestion);
     }
     throw error;
   }

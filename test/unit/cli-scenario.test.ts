@@ -109,6 +109,17 @@ describe('scenario files', () => {
     expect(error.message.startsWith(`x.yaml: ${field} `)).toBe(true);
   });
 
+  it.each([
+    [{ faultz: [] }, 'faultz', 'faults'],
+    [{ faults: [{ rat: 0.5, fault: { status: 529 } }] }, 'faults[0].rat', 'faults[0].rate'],
+    [{ faults: [{ fault: { stauts: 529 } }] }, 'faults[0].fault.stauts', 'faults[0].fault.status'],
+  ])('%j: an unknown field names the closest known one', (document, field, suggestion) => {
+    const error = errorOf(() => validateScenario(document, 'x', 'x.yaml'));
+    expect(error.path).toBe(field);
+    expect(error.suggestion).toBe(suggestion);
+    expect(error.message).toContain(`${field} is not a known field; did you mean ${suggestion}?`);
+  });
+
   it('unparseable text and missing files are ScenarioErrors too', async () => {
     expect(errorOf(() => parseScenario('faults: [', 'bad.yaml')).message).toMatch(
       /bad.yaml: is not valid YAML/,
