@@ -262,17 +262,22 @@ function resumeOperation(
       if (next.ok) void next.response.body?.cancel().catch(() => undefined);
       return { ok: false, reason: next.errorType ?? `resume_${n}_failed` };
     },
-    onDecision: (outcome, reason) => {
+    onDecision: (outcome, reason, at) => {
       telemetry.safely('resume_metrics', () =>
         telemetry.instruments.resumptions.add(1, {
           [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
           [A.ANTHROPIC_RESUME_REASON]: reason,
         }),
       );
-      decide(op, EVENTS.STREAM_RESUMPTION.name, {
-        [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
-        [A.ANTHROPIC_RESUME_REASON]: reason,
-      });
+      decide(
+        op,
+        EVENTS.STREAM_RESUMPTION.name,
+        {
+          [A.ANTHROPIC_RESUME_OUTCOME]: outcome,
+          [A.ANTHROPIC_RESUME_REASON]: reason,
+        },
+        at,
+      );
     },
     onEnd: (kind, error) => {
       droppedStreams.unregister(token);

@@ -24,6 +24,8 @@ export function recordFallback(
   from: string,
   to: string,
   reason: string,
+  /** When it was decided (a `performance.now()` reading); default now. */
+  at?: number,
 ): void {
   const attributes: Attributes = {
     [A.ANTHROPIC_FALLBACK_KIND]: kind,
@@ -32,7 +34,7 @@ export function recordFallback(
     [A.ANTHROPIC_FALLBACK_REASON]: reason,
   };
   op.telemetry.safely('fallback_metrics', () => op.telemetry.instruments.fallbacks.add(1, attributes));
-  decide(op, EVENTS.FALLBACK.name, attributes);
+  decide(op, EVENTS.FALLBACK.name, attributes, at);
 }
 
 /** Keeps the region health gauge current. */
@@ -81,6 +83,8 @@ export function regionPolicy(router: RegionRouter): Policy {
     // Why the attempt is not going where it would by preference.
     let skipped: { region: string; reason: string } | undefined;
     for (const [i, region] of candidates.entries()) {
+      // The decision to send it here is made now (the event says so, not when the answer came).
+      const decidedAt = performance.now();
       handle = await next({
         ...plan,
         url: rewriteUrl(plan.url, from, region),
@@ -117,7 +121,7 @@ export function regionPolicy(router: RegionRouter): Policy {
         skipped = { region: preferred.name, reason: earlier ?? router.health(preferred.name) };
       }
       if (skipped !== undefined && skipped.region !== region.name) {
-        recordFallback(op, 'region', skipped.region, region.name, skipped.reason);
+        recordFallback(op, 'region', skipped.region, region.name, skipped.reason, decidedAt);
       }
       return handle;
     }

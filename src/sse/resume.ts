@@ -153,7 +153,12 @@ export type Continue = (
 ) => Promise<{ ok: true; body: ReadableStream<Uint8Array> } | { ok: false; reason: string }>;
 
 /** Reports each resumption decision (for metrics and span events). */
-export type ResumeListener = (outcome: 'resumed' | 'failed' | 'not_resumable', reason: string) => void;
+/** A resumption decision; `at` (a `performance.now()` reading) is when the stream broke. */
+export type ResumeListener = (
+  outcome: 'resumed' | 'failed' | 'not_resumable',
+  reason: string,
+  at?: number,
+) => void;
 
 /**
  * Returns the stream the consumer reads instead of `first`: complete events only, and broken
@@ -362,13 +367,14 @@ export function resumableStream(
         ? requestBody
         : { ...requestBody, messages: [...messages, { role: 'assistant', content: prefill }] },
     );
+    const brokeAt = performance.now();
     const next = await options.resume(body, resumptions);
     if (aborted()) {
       if (next.ok) void next.body.cancel().catch(() => undefined);
       return false;
     }
     if (!next.ok) {
-      options.onDecision('failed', reason);
+      options.onDecision('failed', reason, brokeAt);
       failure = new StreamInterruptedError(
         reason,
         `continuation_failed:${next.reason}`,
@@ -379,7 +385,7 @@ export function resumableStream(
       );
       return false;
     }
-    options.onDecision('resumed', reason);
+    options.onDecision('resumed', reason, brokeAt);
     checkpoint.spliced = checkpoint.started;
     checkpoint.continuing = open?.open === true;
     checkpoint.offset = open?.open === true ? checkpoint.blocks.length - 1 : checkpoint.blocks.length;

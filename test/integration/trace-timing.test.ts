@@ -111,3 +111,53 @@ describe('a child span never outlives its parent', () => {
     expect(outlived()).toEqual([]);
   });
 });
+
+const start = (s: ReadableSpan): bigint => BigInt(hrTimeToNanoseconds(s.startTime));
+
+describe('decision events are stamped when the decision is made', () => {
+  it('a failover is stamped before the attempt it sends to the other region starts', async () => {
+    const secondary = await startFakeClaude({ name: 'secondary', apiKey: FAKE_API_KEY });
+    try {
+      fake.setScript([{ status: 529 }]);
+      const anthropic = new Anthropic({
+        apiKey: FAKE_API_KEY,
+        baseURL: fake.url,
+        maxRetries: 0,
+        fetch: createClaudeFetch({
+          clock,
+          retry: true,
+          regions: [
+            { name: 'east', baseURL: fake.url },
+            { name: 'west', baseURL: secondary.url },
+          ],
+          random: () => 0.5,
+        }),
+      });
+      await drive(clock, anthropic.messages.create(params));
+      await settle();
+      const west = otel.spans().find((s) => s.attributes['anthropic.region'] === 'west' && s.kind === 2);
+      const op = otel.spans().find((s) => s.name === 'chat claude-sonnet-4-6');
+      const event = op?.events.find((e) => e.name === 'anthropic.fallback');
+      expect(west).toBeDefined();
+      expect(event).toBeDefined();
+      if (west === undefined || event === undefined) return;
+      expect(BigInt(hrTimeToNanoseconds(event.time))).toBeLessThanOrEqual(start(west));
+    } finally {
+      await secondary.close();
+    }
+  });
+
+  it('a resumption is stamped at the break, before the continuation attempt starts', async () => {
+    fake.setScript([{ drop: { afterEvents: 3 } }, null]);
+    await drive(clock, client().messages.stream(params).finalMessage());
+    await settle();
+    const attempts = otel.spans().filter((s) => s.name === 'POST /v1/messages');
+    const op = otel.spans().find((s) => s.name === 'chat claude-sonnet-4-6');
+    const event = op?.events.find((e) => e.name === 'anthropic.stream.resumption');
+    expect(attempts).toHaveLength(2);
+    expect(event?.attributes?.['anthropic.stream.resume.outcome']).toBe('resumed');
+    const continuation = attempts.find((s) => s.links.length > 0);
+    if (event === undefined || continuation === undefined) throw new Error('no resumption recorded');
+    expect(BigInt(hrTimeToNanoseconds(event.time))).toBeLessThanOrEqual(start(continuation));
+  });
+});
