@@ -160,6 +160,10 @@ function startAttempt(
     [A.ANTHROPIC_REGION]: plan.region,
   };
   if (plan.model !== undefined) attributes[A.GEN_AI_REQUEST_MODEL] = plan.model;
+  if (plan.continuation === true) {
+    attributes[A.ANTHROPIC_STREAM_CONTINUATION] = true;
+    if (plan.previous !== undefined) attributes[A.ANTHROPIC_STREAM_CONTINUES] = plan.previous.spanId;
+  }
   if (req.maxTokens !== undefined) attributes[A.GEN_AI_REQUEST_MAX_TOKENS] = req.maxTokens;
   if (req.json !== undefined) attributes[A.GEN_AI_REQUEST_STREAM] = req.stream;
   if (env.captureContent !== undefined && req.json !== undefined) {

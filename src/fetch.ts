@@ -254,7 +254,7 @@ function resumeOperation(
     errorTypeOf: (error) => errorTypeOfException(error, req.signal),
     signal: req.signal,
     resume: async (body, n) => {
-      const next = await send({ ...plan, body, previous });
+      const next = await send({ ...plan, body, previous, continuation: true });
       previous = next.spanContext;
       dropped.done = next.done;
       const continued = next.ok && isEventStream(next.response) ? next.response.body : null;

@@ -36,6 +36,8 @@ export interface AttemptPlan {
   readonly signal?: AbortSignal | undefined;
   /** The attempt this one retries: the span is linked to it. */
   readonly previous?: SpanContext | undefined;
+  /** The attempt continues `previous`'s broken stream (a resumption request). */
+  readonly continuation?: boolean | undefined;
   /**
    * Another region or fallback model can take the request if this attempt is refused: an open
    * breaker refuses it at once instead of holding it.

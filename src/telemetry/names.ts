@@ -329,6 +329,18 @@ export const ATTRIBUTES = {
     'library',
     'Why the stream broke (`connection_error`, `overloaded_error`, `idle_timeout`, `stream_truncated`), or for `not_resumable` why it could not be continued (`inside_tool_use`, `thinking_block`, `several_text_blocks`, `resumptions_spent`, …).',
   ),
+  ANTHROPIC_STREAM_CONTINUATION: attr(
+    'anthropic.stream.continuation',
+    'boolean',
+    'library',
+    'On an attempt span: `true` when the attempt continues a broken stream (the resumption request); absent on first attempts and retries. The span also links to the attempt it continues.',
+  ),
+  ANTHROPIC_STREAM_CONTINUES: attr(
+    'anthropic.stream.continues',
+    'string',
+    'library',
+    'On a continuation attempt: the span id of the attempt whose broken stream it continues.',
+  ),
   ANTHROPIC_PROBE: attr(
     'anthropic.probe',
     'boolean',

@@ -161,3 +161,19 @@ describe('decision events are stamped when the decision is made', () => {
     expect(BigInt(hrTimeToNanoseconds(event.time))).toBeLessThanOrEqual(start(continuation));
   });
 });
+
+describe('continuation attempts', () => {
+  it('are marked, with the attempt they continue; first attempts and retries are not', async () => {
+    fake.setScript([{ status: 529 }, { drop: { afterEvents: 3 } }, null]);
+    await drive(clock, client().messages.stream(params).finalMessage());
+    await settle();
+    const [first, retry, continuation] = otel
+      .spans()
+      .filter((s) => s.name === 'POST /v1/messages')
+      .sort((a, b) => Number(start(a) - start(b)));
+    expect(first?.attributes['anthropic.stream.continuation']).toBeUndefined();
+    expect(retry?.attributes['anthropic.stream.continuation']).toBeUndefined();
+    expect(continuation?.attributes['anthropic.stream.continuation']).toBe(true);
+    expect(continuation?.attributes['anthropic.stream.continues']).toBe(retry?.spanContext().spanId);
+  });
+});
