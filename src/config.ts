@@ -7,6 +7,7 @@
 
 /** The error every invalid option gets: a `TypeError` naming the option's path. */
 export class ClaudeOtelOptionsError extends TypeError {
+  /** Always `'ClaudeOtelOptionsError'`. */
   override readonly name = 'ClaudeOtelOptionsError';
   /** Where, e.g. `breaker.openMs` or `regions[1].baseURL` (`(options)` for the object itself). */
   readonly path: string;
