@@ -11,10 +11,9 @@
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REDIS_SERVER } from './redis.js';
+import { freePort, REDIS_SERVER } from './redis.js';
 
 export const REDIS_CLI = process.env.REDIS_CLI ?? '/usr/bin/redis-cli';
 
@@ -27,18 +26,6 @@ export function clusterUnavailable(): string | undefined {
   const missing = [REDIS_SERVER, REDIS_CLI].filter((p) => !existsSync(p));
   if (missing.length === 0) return undefined;
   return `Redis Cluster tier skipped: ${missing.join(' and ')} not found (Debian packages redis-server and redis-tools; e2e/tools/install.sh installs them)`;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function cli(args: string[], timeoutMs = 10_000): Promise<string> {

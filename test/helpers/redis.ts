@@ -13,7 +13,8 @@ export function hasRedis(): boolean {
   return existsSync(REDIS_SERVER);
 }
 
-async function freePort(): Promise<number> {
+/** A free loopback TCP port (the kernel's choice; closed again before use). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
