@@ -4,6 +4,7 @@
  * the checks' JSON lines.
  */
 import { spawn } from 'node:child_process';
+import { expect, it } from 'vitest';
 import { type ChaosServer, startChaos } from '../../src/cli/chaos.js';
 import { validateScenario } from '../../src/cli/scenario.js';
 import { type FakeClaude, type Fault, startFakeClaude } from '../../src/testing/index.js';
@@ -228,4 +229,31 @@ export async function runClient(
     exitCode,
     stderr,
   };
+}
+
+/**
+ * The two assertions every conformance client gets: each check passed (`title` says what else it
+ * verified) with a closing `<client>: N passed, 0 failed` line and exit code 0, and every check ran
+ * on both targets (`normalChecks` besides the faults, per target). `result` is read when the tests run.
+ */
+export function itPassesEveryCheck(
+  client: string,
+  title: string,
+  normalChecks: number,
+  result: () => Run,
+): void {
+  it(title, () => {
+    const { lines, stderr, closing, exitCode } = result();
+    const failed = lines.filter((l) => !l.ok).map((l) => `${l.target} / ${l.check}: ${l.detail}`);
+    expect(failed, stderr.slice(-4000)).toEqual([]);
+    expect(closing).toMatch(new RegExp(`^${client}: \\d+ passed, 0 failed$`));
+    expect(exitCode).toBe(0);
+  });
+
+  it('ran every check on both targets', () => {
+    const count = (target: Target): number => result().lines.filter((l) => l.target === target).length;
+    const faults = Object.values(FAULTS);
+    expect(count('fake')).toBe(normalChecks + faults.length);
+    expect(count('proxy')).toBe(normalChecks + faults.filter((c) => targetsOf(c).includes('proxy')).length);
+  });
 }
